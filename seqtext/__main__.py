@@ -1,0 +1,3 @@
+from seqtext.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,322 @@
+"""Datasets: find one by name, path or Hub id, read its splits, map labels to ids, hold out validation.
+
+``load_splits("sst2")`` gives every split of a labelled dataset as a ``datasets.Dataset`` with columns
+``text``, ``label`` (a ``ClassLabel`` whose names are the label map) and ``line`` (where the row came
+from, for error messages). ``load_corpus("tinyshakespeare")`` gives a language-modelling corpus as one
+string. Named datasets come from ``--data-dir`` or ``$SEQTEXT_DATA`` (one sub-folder each, as in
+``../shared/data``); without either they come from the Hugging Face Hub.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+
+from seqtext.errors import DataError
+from seqtext.readers import FORMATS, Rows, file_format, read_rows, rows_from_records
+
+DATA_ENV = "SEQTEXT_DATA"
+
+
+@dataclass(frozen=True)
+class NamedDataset:
+    """Where a named dataset lives on the Hub, and what its columns are called there."""
+
+    hub_id: str
+    text_column: str
+    label_column: str | None = None
+    label_names: tuple[str, ...] = ()  # the Hub's integer labels, in order
+    hub_splits: dict[str, str] = field(default_factory=dict)  # our split name -> the Hub's
+    corpus_file: str | None = None  # for language-modelling corpora: the one file in the local folder
+
+
+NAMED_DATASETS = {
+    "sst2": NamedDataset("stanfordnlp/sst2", "sentence", "label", ("negative", "positive")),
+    "imdb": NamedDataset("stanfordnlp/imdb", "text", "label", ("negative", "positive"), {"unsup": "unsupervised"}),
+    "trec": NamedDataset("CogComp/trec", "text", "coarse_label", ("ABBR", "ENTY", "DESC", "HUM", "LOC", "NUM")),
+    "tinyshakespeare": NamedDataset("karpathy/tiny_shakespeare", "text", corpus_file="input.txt"),
+}
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class LabelMap:
+    """Label names in id order. Built from the training split and saved with every model."""
+
+    names: tuple[str, ...]
+
+    def __post_init__(self):
+        object.__setattr__(self, "_ids", {name: i for i, name in enumerate(self.names)})
+        if len(self._ids) != len(self.names):
+            raise DataError(f"label names must be unique: {list(self.names)}")
+
+    @classmethod
+    def from_labels(cls, labels: Iterable[str]) -> LabelMap:
+        """Sorted distinct labels; numerically when every label is an integer ("2" before "10")."""
+        distinct = set(labels)
+        numeric = all(re.fullmatch(r"-?\d+", name) for name in distinct)
+        return cls(tuple(sorted(distinct, key=int if numeric else None)))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._ids
+
+    def id(self, name: str) -> int:
+        return self._ids[name]
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps({"names": list(self.names)}, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> LabelMap:
+        try:
+            names = json.loads(Path(path).read_text(encoding="utf-8"))["names"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise DataError(f"{path}: not a label file ({err.__class__.__name__}: {err})") from None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise DataError(f"{path}: 'names' must be a list of strings")
+        return cls(tuple(names))
+
+
+@dataclass
+class TextData:
+    """The splits of a labelled dataset, its label map, and where it came from."""
+
+    splits: dict[str, datasets.Dataset]
+    label_map: LabelMap
+    source: str
+    skipped: dict[str, int] = field(default_factory=dict)  # bad rows skipped, per split
+
+
+def data_dir(explicit: str | Path | None = None) -> Path | None:
+    """The data directory: the explicit setting, else ``$SEQTEXT_DATA``, else None (use the Hub)."""
+    value = explicit or os.environ.get(DATA_ENV)
+    return Path(value) if value else None
+
+
+def read_source(
+    source: str | Path,
+    *,
+    data_directory: str | Path | None = None,
+    text_column: str = "text",
+    label_column: str | None = "label",
+    on_bad_rows: str = "error",
+) -> tuple[dict[str, Rows], str]:
+    """Read every split of ``source`` as raw rows; returns (rows per split, a description of the source).
+
+    ``source`` is a named dataset, a file (which becomes the ``train`` split), a folder of split files
+    named ``<split>.<format>[.gz]``, or a Hub dataset id.
+    """
+    source = str(source)
+    named = NAMED_DATASETS.get(source)
+    if named is not None:
+        root = data_dir(data_directory)
+        if root is None:
+            return _read_hub(named.hub_id, named, on_bad_rows), f"{source} (Hub: {named.hub_id})"
+        folder = root / source
+        if not folder.is_dir():
+            raise DataError(f"{folder}: no such folder (dataset {source!r} in data directory {root})")
+        return _read_folder(folder, text_column, label_column, on_bad_rows), f"{source} ({folder})"
+    path = Path(source)
+    if path.is_dir():
+        return _read_folder(path, text_column, label_column, on_bad_rows), str(path)
+    if path.exists() or path.suffix.lower() in (*FORMATS, ".gz"):
+        rows = read_rows(path, text_column, label_column, on_bad_rows)
+        return {"train": rows}, str(path)
+    if _HUB_ID.match(source) and not _offline():
+        spec = NamedDataset(source, text_column, label_column)
+        return _read_hub(source, spec, on_bad_rows), f"{source} (Hub)"
+    known = ", ".join(NAMED_DATASETS)
+    hub = " (the Hub is offline: HF_HUB_OFFLINE is set)" if _HUB_ID.match(source) else ""
+    raise DataError(f"unknown dataset {source!r}: not a file or folder, nor one of {known}{hub}")
+
+
+def load_splits(
+    source: str | Path,
+    *,
+    data_directory: str | Path | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    on_bad_rows: str = "error",
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+    label_map: LabelMap | None = None,
+) -> TextData:
+    """Load a labelled dataset: every split encoded with one label map, and a validation split.
+
+    The label map is ``label_map`` when given (a trained model's), else built from the training split.
+    A dataset without a validation split gets one carved from train: ``validation_fraction`` of it,
+    stratified by label and seeded, so it never overlaps train or test.
+    """
+    raw, description = read_source(
+        source,
+        data_directory=data_directory,
+        text_column=text_column,
+        label_column=label_column,
+        on_bad_rows=on_bad_rows,
+    )
+    if label_map is None:
+        if "train" not in raw:
+            raise DataError(f"{description}: no train split to build the label map from (splits: {', '.join(raw)})")
+        label_map = LabelMap.from_labels(raw["train"].labels)
+    data = TextData({}, label_map, description)
+    for split, rows in raw.items():
+        data.splits[split], skipped = encode_labels(rows, label_map, on_bad_rows)
+        data.skipped[split] = rows.skipped + skipped
+    if "validation" not in data.splits and "train" in data.splits:
+        data.splits["train"], data.splits["validation"] = hold_out(data.splits["train"], validation_fraction, seed)
+    data.splits = dict(sorted(data.splits.items(), key=lambda item: _split_order(item[0])))
+    return data
+
+
+def _split_order(split: str) -> tuple[int, str]:
+    known = ("train", "validation", "test")
+    return (known.index(split), "") if split in known else (len(known), split)
+
+
+def encode_labels(rows: Rows, label_map: LabelMap, on_bad_rows: str = "error") -> tuple[datasets.Dataset, int]:
+    """Rows as a Dataset with integer labels; returns it and the number of rows skipped for unknown labels."""
+    if rows.labels is None:
+        features = datasets.Features({"text": datasets.Value("string"), "line": datasets.Value("int64")})
+        return datasets.Dataset.from_dict({"text": rows.texts, "line": rows.lines}, features=features), 0
+    keep, ids = [], []
+    for i, (label, line) in enumerate(zip(rows.labels, rows.lines)):
+        if label in label_map:
+            keep.append(i)
+            ids.append(label_map.id(label))
+        elif on_bad_rows == "error":
+            known = ", ".join(label_map.names)
+            raise DataError(f"{rows.path}, {rows.unit} {line}: unknown label {label!r} (the model knows: {known})")
+    features = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=list(label_map.names)), "line": datasets.Value("int64")}
+    )
+    columns = {"text": [rows.texts[i] for i in keep], "label": ids, "line": [rows.lines[i] for i in keep]}
+    return datasets.Dataset.from_dict(columns, features=features), len(rows.labels) - len(keep)
+
+
+def hold_out(train: datasets.Dataset, fraction: float, seed: int) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """Split ``train`` into (train, validation), stratified by label and seeded."""
+    if not 0.0 < fraction < 1.0:
+        raise DataError(f"validation_fraction must be between 0 and 1, not {fraction}")
+    counts = Counter(train["label"])
+    rare = [train.features["label"].names[i] for i, n in counts.items() if n < 2]
+    if rare:
+        raise DataError(f"cannot hold out a stratified validation split: label {rare[0]!r} has one example; give a validation file")
+    parts = train.train_test_split(test_size=fraction, stratify_by_column="label", seed=seed)
+    return parts["train"], parts["test"]
+
+
+def load_corpus(source: str | Path, *, data_directory: str | Path | None = None, text_column: str = "text") -> tuple[str, str]:
+    """A language-modelling corpus as one string; returns (text, a description of the source).
+
+    A plain-text file is read whole; a named corpus from its folder; any other dataset gives the texts of
+    its training split joined by newlines.
+    """
+    source = str(source)
+    named = NAMED_DATASETS.get(source)
+    root = data_dir(data_directory)
+    if named is not None and named.corpus_file is not None and root is not None:
+        path = root / source / named.corpus_file
+        return read_text_file(path), f"{source} ({path})"
+    path = Path(source)
+    if path.is_file() and file_format(path) == "text":
+        return read_text_file(path), str(path)
+    raw, description = read_source(source, data_directory=data_directory, text_column=text_column, label_column=None)
+    if "train" not in raw:
+        raise DataError(f"{description}: no train split to read a corpus from (splits: {', '.join(raw)})")
+    return "\n".join(raw["train"].texts), description
+
+
+def read_text_file(path: str | Path) -> str:
+    """The whole of a UTF-8 text file, gzipped or not; undecodable bytes name their line."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
+    if data[:2] == b"\x1f\x8b":
+        import gzip
+
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as err:
+            raise DataError(f"{path}: cannot read ({err})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise DataError(f"{path}, line {line}: invalid UTF-8 (byte 0x{data[err.start]:02x})") from None
+
+
+def split_corpus(text: str, train_fraction: float = 0.9) -> tuple[str, str]:
+    """(first ``train_fraction`` of the characters, the rest): the split published LM figures use."""
+    if not 0.0 < train_fraction < 1.0:
+        raise DataError(f"train_fraction must be between 0 and 1, not {train_fraction}")
+    cut = int(len(text) * train_fraction)
+    return text[:cut], text[cut:]
+
+
+def _read_folder(folder: Path, text_column: str, label_column: str | None, on_bad_rows: str) -> dict[str, Rows]:
+    files: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        try:
+            file_format(path)
+        except DataError:
+            continue  # READMEs, checksums and the like
+        split = path.name.split(".")[0]
+        if split in files:
+            raise DataError(f"{folder}: two files for split {split!r}: {files[split].name} and {path.name}")
+        files[split] = path
+    if not files:
+        raise DataError(f"{folder}: no split files (expected names like train.jsonl, validation.csv, test.tsv.gz)")
+    # Only train must be labelled; another split without a label column (IMDB's unsup) is read as unlabelled.
+    return {
+        split: read_rows(path, text_column, label_column, on_bad_rows, require_labels=split == "train")
+        for split, path in files.items()
+    }
+
+
+def _offline() -> bool:
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+def _read_hub(hub_id: str, spec: NamedDataset, on_bad_rows: str) -> dict[str, Rows]:
+    """Every split of a Hub dataset as rows; integer labels become the registry's names."""
+    if _offline():
+        raise DataError(f"{hub_id}: cannot load from the Hub while HF_HUB_OFFLINE is set (give --data-dir or ${DATA_ENV})")
+    try:
+        loaded = datasets.load_dataset(hub_id)
+    except Exception as err:  # network, authentication and format errors share no base class
+        raise DataError(f"{hub_id}: cannot load from the Hugging Face Hub ({str(err).splitlines()[0]})") from None
+    hub_to_ours = {hub: ours for ours, hub in spec.hub_splits.items()}
+    raw = {}
+    for hub_split, table in loaded.items():
+        if spec.text_column not in table.column_names:
+            raise DataError(f"{hub_id}: no column {spec.text_column!r} (columns: {', '.join(table.column_names)})")
+        texts = table[spec.text_column]
+        labels = table[spec.label_column] if spec.label_column in table.column_names else None
+        if labels is not None and spec.label_names:
+            names = spec.label_names  # the Hub marks unlabelled rows -1 (SST-2's test split)
+            labels = [names[x] if isinstance(x, int) and 0 <= x < len(names) else None for x in labels]
+        if labels is not None and all(x is None for x in labels):
+            labels = None
+        fields = {"text": texts} if labels is None else {"text": texts, "label": labels}
+        records = [(i + 1, {k: v[i] for k, v in fields.items()}, None) for i in range(len(texts))]
+        split = hub_to_ours.get(hub_split, hub_split)
+        raw[split] = rows_from_records(
+            Path(f"{hub_id}:{hub_split}"), records, list(fields), "row", "text", "label", on_bad_rows, split == "train"
+        )
+    return raw

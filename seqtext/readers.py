@@ -1,0 +1,280 @@
+"""Read labelled text from local files: CSV, TSV, JSON, JSON Lines, Parquet and plain text, gzipped or not.
+
+Every row comes back with the line (or, for Parquet and JSON arrays, the row) it started on, so that an
+error names the file and the place. The text formats are read with Python's own ``csv`` and ``json``
+modules rather than through pandas, which turns texts such as "NA" or "null" into missing values and
+reports no line numbers. Labels are kept as strings here; ``seqtext.data`` maps them to ids.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from seqtext.errors import DataError
+
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".txt": "text",
+}
+BAD_ROW_POLICIES = ("error", "skip")
+
+csv.field_size_limit(sys.maxsize)  # one review can be longer than csv's 128 KiB default
+
+
+@dataclass
+class Rows:
+    """The rows of one file. ``labels`` is None when the file has no label column."""
+
+    path: Path
+    texts: list[str] = field(default_factory=list)
+    labels: list[str] | None = None
+    lines: list[int] = field(default_factory=list)  # where each row starts, counted in `unit`s from 1
+    unit: str = "line"  # "row" for Parquet and JSON arrays, which have no useful line numbers
+    skipped: int = 0
+
+
+def file_format(path: Path) -> str:
+    """The format of ``path`` from its suffix, looking through a final ``.gz``."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    fmt = FORMATS.get(suffixes[-1]) if suffixes else None
+    if fmt is None:
+        known = ", ".join(FORMATS)
+        raise DataError(f"{path}: unknown file format (expected one of {known}, optionally .gz)")
+    return fmt
+
+
+def label_string(value: object) -> str:
+    """One spelling per label, whichever format it came from: 1, 1.0 and "1" are all "1"."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def read_rows(
+    path: str | Path,
+    text_column: str = "text",
+    label_column: str | None = "label",
+    on_bad_rows: str = "error",
+    require_labels: bool = True,
+) -> Rows:
+    """Read ``path`` into texts, string labels and line numbers.
+
+    A bad row (malformed JSON, wrong field count, missing or empty text, missing label, undecodable
+    bytes) raises ``DataError`` naming the file and line, or is skipped and counted when
+    ``on_bad_rows="skip"``. A file without the label column is an error when ``require_labels``,
+    otherwise its rows come back unlabelled. ``label_column=None`` ignores labels altogether.
+    """
+    path = Path(path)
+    if on_bad_rows not in BAD_ROW_POLICIES:
+        raise DataError(f"on_bad_rows must be one of {', '.join(BAD_ROW_POLICIES)}, not {on_bad_rows!r}")
+    fmt = file_format(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a file")
+    try:
+        columns = None
+        if fmt == "parquet":
+            records, columns, unit = *_parquet_records(path, [text_column, label_column]), "row"
+        else:
+            with _open_binary(path) as raw:
+                lines = _decoded_lines(raw)
+                if fmt in ("csv", "tsv"):
+                    records, unit = list(_csv_records(lines, fmt)), "line"
+                elif fmt == "jsonl":
+                    records, unit = list(_jsonl_records(lines)), "line"
+                elif fmt == "json":
+                    records, unit = _json_records(lines), "row"
+                else:
+                    records, unit = list(_text_records(lines, text_column)), "line"
+    except PermissionError:
+        raise DataError(f"{path}: permission denied") from None
+    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError; a cut-off gzip ends in EOFError
+        raise DataError(f"{path}: cannot read ({err})") from None
+    except _FileError as err:
+        raise DataError(f"{path}: {err}") from None
+    if columns is None:
+        columns = next((list(fields) for _, fields, _ in records if fields is not None), [])
+    return rows_from_records(path, records, columns, unit, text_column, label_column, on_bad_rows, require_labels)
+
+
+class _FileError(Exception):
+    """A problem with the whole file rather than one row."""
+
+
+# A record is (line, fields, problem): fields is a dict of column -> value, or None when the row
+# could not be parsed, in which case problem says why.
+Record = tuple[int, dict | None, str | None]
+
+
+def rows_from_records(path, records, columns, unit, text_column, label_column, on_bad_rows, require_labels) -> Rows:
+    """Validate parsed records into Rows: columns once for the whole file (a file has a column or it does
+    not), then each row under the bad-row policy."""
+    if not records:
+        raise DataError(f"{path}: no rows")
+    rows = Rows(path, unit=unit)
+    has_labels = label_column is not None and label_column in columns
+    for column, needed in ((text_column, True), (label_column, label_column is not None and require_labels)):
+        if needed and column not in columns:
+            raise DataError(f"{path}: no column {column!r} (columns: {', '.join(columns) or 'none'})")
+    if has_labels:
+        rows.labels = []
+    for line, fields, problem in records:
+        if problem is None:
+            problem = _row_problem(fields, text_column, label_column if has_labels else None)
+        if problem is not None:
+            if on_bad_rows == "error":
+                raise DataError(f"{path}, {unit} {line}: {problem}")
+            rows.skipped += 1
+            continue
+        rows.texts.append(fields[text_column])
+        rows.lines.append(line)
+        if has_labels:
+            rows.labels.append(label_string(fields[label_column]))
+    if not rows.texts:
+        raise DataError(f"{path}: no rows left after skipping {rows.skipped} bad rows")
+    return rows
+
+
+def _row_problem(fields: dict, text_column: str, label_column: str | None) -> str | None:
+    text = fields.get(text_column)
+    if text is None:
+        return f"missing {text_column!r}"
+    if not isinstance(text, str):
+        return f"{text_column!r} is not a string (found {type(text).__name__})"
+    if not text.strip():
+        return "empty text"
+    if label_column is not None and fields.get(label_column) in (None, ""):
+        return f"missing label {label_column!r}"
+    return None
+
+
+def _open_binary(path: Path):
+    with open(path, "rb") as probe:
+        magic = probe.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rb")
+    if path.suffix.lower() == ".gz":
+        raise _FileError("named .gz but not gzip-compressed")
+    return open(path, "rb")
+
+
+def _decoded_lines(raw: io.BufferedIOBase) -> Iterator[tuple[int, str, str | None]]:
+    """(line number, text, problem) for each line; undecodable bytes become a problem, not a crash."""
+    for number, data in enumerate(raw, start=1):
+        if number == 1 and data.startswith(codecs.BOM_UTF8):
+            data = data[len(codecs.BOM_UTF8) :]
+        try:
+            yield number, data.decode("utf-8"), None
+        except UnicodeDecodeError as err:
+            bad = data[err.start : err.start + 1].hex()
+            yield number, data.decode("utf-8", "replace"), f"invalid UTF-8 (byte 0x{bad} at column {err.start + 1})"
+
+
+def _csv_records(lines: Iterable[tuple[int, str, str | None]], fmt: str) -> Iterator[Record]:
+    problems: dict[int, str] = {}
+
+    def text_lines():
+        for number, text, problem in lines:
+            if problem is not None:
+                problems[number] = problem
+            yield text
+
+    if fmt == "tsv":  # TSV files rarely quote, and their texts often hold quote characters
+        reader = csv.reader(text_lines(), delimiter="\t", quoting=csv.QUOTE_NONE)
+    else:
+        reader = csv.reader(text_lines())
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    if 1 in problems:
+        raise _FileError(f"line 1: {problems[1]}")
+    end = reader.line_num
+    for row in reader:
+        start, end = end + 1, reader.line_num
+        problem = next((problems[n] for n in range(start, end + 1) if n in problems), None)
+        if problem is None and not row:
+            continue  # a blank line
+        if problem is None and len(row) != len(header):
+            problem = f"expected {len(header)} fields, found {len(row)}"
+        yield start, (dict(zip(header, row)) if problem is None else None), problem
+
+
+def _jsonl_records(lines: Iterable[tuple[int, str, str | None]]) -> Iterator[Record]:
+    for number, text, problem in lines:
+        if problem is None and not text.strip():
+            continue
+        if problem is None:
+            try:
+                fields = json.loads(text)
+            except json.JSONDecodeError as err:
+                problem = f"malformed JSON ({err.msg} at column {err.colno})"
+            else:
+                if isinstance(fields, dict):
+                    yield number, fields, None
+                    continue
+                problem = f"expected a JSON object, found {type(fields).__name__}"
+        yield number, None, problem
+
+
+def _json_records(lines: Iterable[tuple[int, str, str | None]]) -> list[Record]:
+    """A JSON array of objects, or an object of equal-length columns."""
+    parts = []
+    for number, text, problem in lines:
+        if problem is not None:
+            raise _FileError(f"line {number}: {problem}")
+        parts.append(text)
+    try:
+        data = json.loads("".join(parts))
+    except json.JSONDecodeError as err:
+        raise _FileError(f"line {err.lineno}: malformed JSON ({err.msg} at column {err.colno})") from None
+    if isinstance(data, dict) and data and all(isinstance(v, list) for v in data.values()):
+        columns = list(data)
+        n = len(data[columns[0]])
+        if any(len(data[c]) != n for c in columns):
+            raise _FileError("columns of a JSON object must all have the same length")
+        data = [{c: data[c][i] for c in columns} for i in range(n)]
+    if not isinstance(data, list):
+        raise _FileError("expected a JSON array of objects or an object of columns")
+    return [
+        (i, row, None) if isinstance(row, dict) else (i, None, f"expected a JSON object, found {type(row).__name__}")
+        for i, row in enumerate(data, start=1)
+    ]
+
+
+def _text_records(lines: Iterable[tuple[int, str, str | None]], text_column: str) -> Iterator[Record]:
+    """One text a line, without labels; blank lines are skipped."""
+    for number, text, problem in lines:
+        text = text.rstrip("\r\n")
+        if problem is None and not text.strip():
+            continue
+        yield number, ({text_column: text} if problem is None else None), problem
+
+
+def _parquet_records(path: Path, columns: list[str | None]) -> tuple[list[Record], list[str]]:
+    import pyarrow.parquet as pq  # pyarrow comes with datasets
+
+    try:
+        schema = pq.read_schema(path)
+        wanted = [c for c in columns if c is not None and c in schema.names]
+        table = pq.read_table(path, columns=wanted)
+    except Exception as err:  # pyarrow raises ArrowInvalid and friends, with no common user-facing base
+        raise _FileError(f"not a valid Parquet file ({err})") from None
+    data = table.to_pydict()
+    return [(i + 1, {c: data[c][i] for c in wanted}, None) for i in range(table.num_rows)], schema.names
