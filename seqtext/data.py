@@ -197,7 +197,11 @@ def encode_labels(rows: Rows, label_map: LabelMap, on_bad_rows: str = "error") -
             known = ", ".join(label_map.names)
             raise DataError(f"{rows.path}, {rows.unit} {line}: unknown label {label!r} (the model knows: {known})")
     features = datasets.Features(
-        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=list(label_map.names)), "line": datasets.Value("int64")}
+        {
+            "text": datasets.Value("string"),
+            "label": datasets.ClassLabel(names=list(label_map.names)),
+            "line": datasets.Value("int64"),
+        }
     )
     columns = {"text": [rows.texts[i] for i in keep], "label": ids, "line": [rows.lines[i] for i in keep]}
     return datasets.Dataset.from_dict(columns, features=features), len(rows.labels) - len(keep)
@@ -210,7 +214,9 @@ def hold_out(train: datasets.Dataset, fraction: float, seed: int) -> tuple[datas
     counts = Counter(train["label"])
     rare = [train.features["label"].names[i] for i, n in counts.items() if n < 2]
     if rare:
-        raise DataError(f"cannot hold out a stratified validation split: label {rare[0]!r} has one example; give a validation file")
+        raise DataError(
+            f"cannot hold out a stratified validation split: label {rare[0]!r} has one example; give a validation file"
+        )
     parts = train.train_test_split(test_size=fraction, stratify_by_column="label", seed=seed)
     return parts["train"], parts["test"]
 

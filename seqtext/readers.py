@@ -95,7 +95,8 @@ def read_rows(
             with _open_binary(path) as raw:
                 lines = _decoded_lines(raw)
                 if fmt in ("csv", "tsv"):
-                    records, unit = list(_csv_records(lines, fmt)), "line"
+                    columns, records = _csv_records(lines, fmt)
+                    unit = "line"
                 elif fmt == "jsonl":
                     records, unit = list(_jsonl_records(lines)), "line"
                 elif fmt == "json":
@@ -108,8 +109,6 @@ def read_rows(
         raise DataError(f"{path}: cannot read ({err})") from None
     except _FileError as err:
         raise DataError(f"{path}: {err}") from None
-    if columns is None:
-        columns = next((list(fields) for _, fields, _ in records if fields is not None), [])
     return rows_from_records(path, records, columns, unit, text_column, label_column, on_bad_rows, require_labels)
 
 
@@ -127,10 +126,12 @@ def rows_from_records(path, records, columns, unit, text_column, label_column, o
     not), then each row under the bad-row policy."""
     if not records:
         raise DataError(f"{path}: no rows")
+    if columns is None:  # formats without a header: the first readable row says which columns there are
+        columns = next((list(fields) for _, fields, _ in records if fields is not None), None)
     rows = Rows(path, unit=unit)
-    has_labels = label_column is not None and label_column in columns
+    has_labels = label_column is not None and (columns is None or label_column in columns)
     for column, needed in ((text_column, True), (label_column, label_column is not None and require_labels)):
-        if needed and column not in columns:
+        if needed and columns is not None and column not in columns:
             raise DataError(f"{path}: no column {column!r} (columns: {', '.join(columns) or 'none'})")
     if has_labels:
         rows.labels = []
@@ -186,7 +187,8 @@ def _decoded_lines(raw: io.BufferedIOBase) -> Iterator[tuple[int, str, str | Non
             yield number, data.decode("utf-8", "replace"), f"invalid UTF-8 (byte 0x{bad} at column {err.start + 1})"
 
 
-def _csv_records(lines: Iterable[tuple[int, str, str | None]], fmt: str) -> Iterator[Record]:
+def _csv_records(lines: Iterable[tuple[int, str, str | None]], fmt: str) -> tuple[list[str], list[Record]]:
+    """(header, records)."""
     problems: dict[int, str] = {}
 
     def text_lines():
@@ -202,9 +204,13 @@ def _csv_records(lines: Iterable[tuple[int, str, str | None]], fmt: str) -> Iter
     try:
         header = next(reader)
     except StopIteration:
-        return
+        return [], []
     if 1 in problems:
         raise _FileError(f"line 1: {problems[1]}")
+    return header, list(_csv_rows(reader, header, problems))
+
+
+def _csv_rows(reader, header: list[str], problems: dict[int, str]) -> Iterator[Record]:
     end = reader.line_num
     for row in reader:
         start, end = end + 1, reader.line_num
@@ -222,9 +228,9 @@ def _jsonl_records(lines: Iterable[tuple[int, str, str | None]]) -> Iterator[Rec
             continue
         if problem is None:
             try:
-                fields = json.loads(text)
+                fields = json.loads(text.rstrip("\r\n"))
             except json.JSONDecodeError as err:
-                problem = f"malformed JSON ({err.msg} at column {err.colno})"
+                problem = _json_problem(err)
             else:
                 if isinstance(fields, dict):
                     yield number, fields, None
@@ -243,7 +249,7 @@ def _json_records(lines: Iterable[tuple[int, str, str | None]]) -> list[Record]:
     try:
         data = json.loads("".join(parts))
     except json.JSONDecodeError as err:
-        raise _FileError(f"line {err.lineno}: malformed JSON ({err.msg} at column {err.colno})") from None
+        raise _FileError(f"line {err.lineno}: {_json_problem(err)}") from None
     if isinstance(data, dict) and data and all(isinstance(v, list) for v in data.values()):
         columns = list(data)
         n = len(data[columns[0]])
@@ -256,6 +262,10 @@ def _json_records(lines: Iterable[tuple[int, str, str | None]]) -> list[Record]:
         (i, row, None) if isinstance(row, dict) else (i, None, f"expected a JSON object, found {type(row).__name__}")
         for i, row in enumerate(data, start=1)
     ]
+
+
+def _json_problem(err: json.JSONDecodeError) -> str:
+    return f"malformed JSON at column {err.colno} ({err.msg.removesuffix(' at').lower()})"
 
 
 def _text_records(lines: Iterable[tuple[int, str, str | None]], text_column: str) -> Iterator[Record]:

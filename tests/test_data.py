@@ -110,7 +110,9 @@ def test_named_datasets_come_from_the_data_directory(tmp_path, monkeypatch, data
 
 
 def test_unknown_dataset_lists_the_known_ones():
-    with pytest.raises(DataError, match="unknown dataset 'sst3': not a file or folder, nor one of sst2, imdb, trec, tinyshakespeare"):
+    with pytest.raises(
+        DataError, match="unknown dataset 'sst3': not a file or folder, nor one of sst2, imdb, trec, tinyshakespeare"
+    ):
         read_source("sst3")
 
 

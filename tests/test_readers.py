@@ -53,7 +53,9 @@ def test_every_text_format_reads_back_exactly(tmp_path, rows, fmt, compress):
 
 def test_parquet_reads_back_exactly(tmp_path, rows):
     path = tmp_path / "data.parquet"
-    pq.write_table(pa.table({"text": [r["text"] for r in rows], "label": [r["label"] for r in rows], "extra": list(range(len(rows)))}), path)
+    pq.write_table(
+        pa.table({"text": [r["text"] for r in rows], "label": [r["label"] for r in rows], "extra": list(range(len(rows)))}), path
+    )
     got = read_rows(path)
     assert got.texts == [r["text"] for r in rows] and got.labels == [r["label"] for r in rows]
     assert got.lines == list(range(1, len(rows) + 1)) and got.unit == "row"
@@ -88,12 +90,18 @@ BAD = [
     ("data.jsonl", b'{"text": "ok", "label": "a"}\n{"text": "  ", "label": "b"}\n', "data.jsonl, line 2: empty text"),
     ("data.jsonl", b'{"text": "ok", "label": "a"}\n{"text": "no label"}\n', "data.jsonl, line 2: missing label 'label'"),
     ("data.jsonl", b'{"text": "ok", "label": "a"}\n{"text": 7, "label": "b"}\n', "data.jsonl, line 2: 'text' is not a string"),
-    ("data.jsonl", b'{"text": "ok", "label": "a"}\n{"text": "caf\xe9", "label": "b"}\n', "data.jsonl, line 2: invalid UTF-8 (byte 0xe9 at column 14)"),
+    (
+        "data.jsonl",
+        b'{"text": "ok", "label": "a"}\n{"text": "caf\xe9", "label": "b"}\n',
+        "data.jsonl, line 2: invalid UTF-8 (byte 0xe9 at column 14)",
+    ),
     ("data.csv", b"text,label\nok,a\nthree,fields,here\n", "data.csv, line 3: expected 2 fields, found 3"),
     ("data.csv", b"text,label\nok,a\n\xff\xfe,b\n", "data.csv, line 3: invalid UTF-8 (byte 0xff at column 1)"),
     ("data.csv", b"words,label\nok,a\n", "data.csv: no column 'text' (columns: words, label)"),
     ("data.csv", b"text,stars\nok,5\n", "data.csv: no column 'label' (columns: text, stars)"),
     ("data.csv", b"", "data.csv: no rows"),
+    ("data.csv", b"text,label\n\xff,b\n", "data.csv, line 2: invalid UTF-8"),  # the header still names the columns
+    ("data.jsonl", b"\xff\n", "data.jsonl, line 1: invalid UTF-8"),  # not "no column 'text'"
     ("data.json", b'[{"text": "a", "label": "x"},\n {"text": "b" "label": "y"}]', "data.json: line 2: malformed JSON"),
     ("data.xml", b"<a/>", "data.xml: unknown file format"),
     ("data.jsonl.gz", b'{"text": "not gzip"}\n', "data.jsonl.gz: named .gz but not gzip-compressed"),

@@ -6,6 +6,7 @@ import tokenizers
 
 from seqtext.data import load_corpus, load_splits
 from seqtext.errors import ConfigError, DataError
+from seqtext.pipeline import train_tokenizer
 from seqtext.recipe import load_recipe
 from seqtext.tokenizer import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_ID, Tokenizer
 
@@ -120,7 +121,6 @@ def test_shipped_vocabulary_is_what_make_vocab_builds(data_dir):
     """vocab/trec-word.json must match its recipe; a stale file fails here (`make vocab` rebuilds it)."""
     recipe = load_recipe(ROOT / "recipes" / "trec.yaml")
     texts = load_splits("trec", data_directory=data_dir, seed=recipe.seed).splits["train"]["text"]
-    config = recipe.tokenizer
-    rebuilt = Tokenizer.train(config.kind, texts, vocab_size=config.vocab_size, min_freq=config.min_freq, lowercase=config.lowercase)
+    rebuilt = train_tokenizer(recipe.tokenizer, texts)
     shipped = json.loads((ROOT / "vocab" / "trec-word.json").read_text())
     assert shipped["model"]["vocab"] == rebuilt.backend.get_vocab()

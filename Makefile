@@ -1,0 +1,42 @@
+# seqtext's commands. Each target makes its own virtual environment first (.venv, from pyproject.toml),
+# so a fresh clone needs nothing but Python 3.11+ and a package index.
+#   make demo    the main job end to end (for now: SST-2 -> tokenizer -> bucketed batches -> summary)
+#   make test    the test suite (what .ci/run runs)
+#   make vocab   rebuild the tokenizers in vocab/ from the recipes
+#   make bench   rerun the benchmarks and rewrite bench/RESULTS.md
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+# Named datasets come from $SEQTEXT_DATA; when it is unset, from ../shared/data if that folder exists,
+# else from the Hugging Face Hub. With local data, keep `datasets` off the network: otherwise it retries
+# for ~25 s before failing and sends telemetry even for local files.
+ifeq ($(origin SEQTEXT_DATA), undefined)
+  ifneq ($(wildcard ../shared/data),)
+    export SEQTEXT_DATA := $(abspath ../shared/data)
+  endif
+endif
+ifdef SEQTEXT_DATA
+  export HF_HUB_OFFLINE ?= 1
+  export HF_DATASETS_OFFLINE ?= 1
+endif
+
+.PHONY: demo test vocab bench
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/seqtext data recipes/sst2.yaml
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q
+
+vocab: $(BIN)/.installed
+	for recipe in recipes/*.yaml; do $(BIN)/seqtext tokenizer $$recipe || exit 1; done
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/tokenize_batch.py

@@ -1,0 +1,183 @@
+"""From a recipe to batches: load the dataset, build or load its tokenizer, encode the splits, bucket them.
+
+``seqtext data`` runs this and prints a summary; training and evaluation start from the same functions,
+so what the summary reports is what a model is trained on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from seqtext.batching import BucketBatchSampler, EncodedTexts, LMStreams, collate, padding_efficiency
+from seqtext.data import TextData, load_corpus, load_splits, split_corpus
+from seqtext.recipe import BatchingConfig, Recipe, TokenizerConfig
+from seqtext.tokenizer import Tokenizer
+
+
+@dataclass
+class ClassificationData:
+    """A labelled dataset, its tokenizer, and each labelled split encoded."""
+
+    data: TextData
+    tokenizer: Tokenizer
+    tokenizer_source: str
+    encoded: dict[str, EncodedTexts]
+    seconds: dict[str, float] = field(default_factory=dict)  # load, tokenizer, encode
+
+
+@dataclass
+class CorpusData:
+    """A language-modelling corpus split by position, its tokenizer, and both parts as id streams."""
+
+    source: str
+    tokenizer: Tokenizer
+    tokenizer_source: str
+    train_ids: torch.Tensor  # (N_train,)
+    validation_ids: torch.Tensor  # (N_validation,)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def train_tokenizer(config: TokenizerConfig, train_texts: list[str]) -> Tokenizer:
+    return Tokenizer.train(
+        config.kind, train_texts, vocab_size=config.vocab_size, min_freq=config.min_freq, lowercase=config.lowercase
+    )
+
+
+def get_tokenizer(config: TokenizerConfig, train_texts: list[str]) -> tuple[Tokenizer, str]:
+    """The tokenizer at ``config.path`` if that file exists, else one trained on ``train_texts``.
+
+    Returns it and a note of where it came from.
+    """
+    if config.path is not None and Path(config.path).exists():
+        return Tokenizer.load(config.path), str(config.path)
+    return train_tokenizer(config, train_texts), f"trained on the train split ({sum(map(len, train_texts)):,} characters)"
+
+
+def load_labelled(recipe: Recipe) -> TextData:
+    """The recipe's labelled dataset, every split encoded with the training split's label map."""
+    data = recipe.data
+    return load_splits(
+        data.dataset,
+        data_directory=data.data_dir,
+        text_column=data.text_column,
+        label_column=data.label_column,
+        on_bad_rows=data.on_bad_rows,
+        validation_fraction=data.validation_fraction,
+        seed=recipe.seed,
+    )
+
+
+def load_corpus_parts(recipe: Recipe) -> tuple[str, str, str]:
+    """(training text, validation text, a description of the source): the corpus split by position."""
+    data = recipe.data
+    text, source = load_corpus(data.dataset, data_directory=data.data_dir, text_column=data.text_column)
+    return (*split_corpus(text, data.train_fraction), source)
+
+
+def prepare_classification(recipe: Recipe) -> ClassificationData:
+    clock = time.perf_counter()
+    data = load_labelled(recipe)
+    seconds = {"load": time.perf_counter() - clock}
+    clock = time.perf_counter()
+    tokenizer, tokenizer_source = get_tokenizer(recipe.tokenizer, data.splits["train"]["text"])
+    seconds["tokenizer"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    encoded = {
+        split: EncodedTexts.from_texts(tokenizer, table["text"], table["label"], recipe.data.max_length)
+        for split, table in data.splits.items()
+        if "label" in table.column_names
+    }
+    seconds["encode"] = time.perf_counter() - clock
+    return ClassificationData(data, tokenizer, tokenizer_source, encoded, seconds)
+
+
+def prepare_corpus(recipe: Recipe) -> CorpusData:
+    clock = time.perf_counter()
+    train_text, validation_text, source = load_corpus_parts(recipe)
+    seconds = {"load": time.perf_counter() - clock}
+    clock = time.perf_counter()
+    tokenizer, tokenizer_source = get_tokenizer(recipe.tokenizer, [train_text])
+    seconds["tokenizer"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    train_ids, validation_ids = tokenizer.encode_corpus(train_text), tokenizer.encode_corpus(validation_text)
+    seconds["encode"] = time.perf_counter() - clock
+    return CorpusData(source, tokenizer, tokenizer_source, train_ids, validation_ids, seconds)
+
+
+def bucket_sampler(encoded: EncodedTexts, batching: BatchingConfig, seed: int, shuffle: bool = True) -> BucketBatchSampler:
+    return BucketBatchSampler(
+        encoded.lengths,
+        batching.batch_size,
+        max_tokens=batching.max_tokens,
+        pool_size=batching.pool_size,
+        shuffle=shuffle,
+        seed=seed,
+    )
+
+
+def batch_loader(encoded: EncodedTexts, batching: BatchingConfig, seed: int, shuffle: bool = True) -> DataLoader:
+    """Bucketed, padded batches of one split. Call ``loader.batch_sampler.set_epoch(e)`` each epoch."""
+    return DataLoader(encoded, batch_sampler=bucket_sampler(encoded, batching, seed, shuffle), collate_fn=collate)
+
+
+def classification_summary(prepared: ClassificationData, recipe: Recipe) -> dict:
+    """What ``seqtext data`` reports: splits, labels, tokens, batches and how long each stage took."""
+    data, train = prepared.data, prepared.encoded["train"]
+    clock = time.perf_counter()
+    sampler = bucket_sampler(train, recipe.batching, recipe.seed)
+    batches = sampler.batches()
+    for batch in batches:  # time the collate too: this is the work an epoch's data loading does
+        collate([train[i] for i in batch])
+    seconds = {**prepared.seconds, "batch": time.perf_counter() - clock}
+    # Sorting within pools of one batch changes nothing: the same sampler then gives random batches.
+    random_batches = BucketBatchSampler(
+        train.lengths, recipe.batching.batch_size or 64, pool_size=recipe.batching.batch_size or 64, seed=recipe.seed
+    ).batches()
+    counts = Counter(data.splits["train"]["label"])
+    max_length = recipe.data.max_length
+    return {
+        "dataset": data.source,
+        "splits": {split: len(table) for split, table in data.splits.items()},
+        "skipped_rows": {split: n for split, n in data.skipped.items() if n},
+        "labels": {name: counts.get(i, 0) for i, name in enumerate(data.label_map.names)},
+        "tokenizer": {
+            "kind": prepared.tokenizer.kind,
+            "vocab_size": prepared.tokenizer.vocab_size,
+            "source": prepared.tokenizer_source,
+        },
+        "train_tokens": {
+            "total": int(train.lengths.sum()),
+            "mean": round(float(train.lengths.float().mean()), 2),
+            "max": int(train.lengths.max()),
+            "truncated": int((train.lengths == max_length).sum()) if max_length else 0,
+        },
+        "batches": {
+            "count": len(batches),
+            "batch_size": recipe.batching.batch_size,
+            "max_tokens": recipe.batching.max_tokens,
+            "padding_efficiency": round(padding_efficiency(train.lengths, batches), 4),
+            "random_batches_padding_efficiency": round(padding_efficiency(train.lengths, random_batches), 4),
+        },
+        "seconds": {stage: round(value, 3) for stage, value in seconds.items()},
+    }
+
+
+def corpus_summary(prepared: CorpusData, recipe: Recipe) -> dict:
+    streams = LMStreams(prepared.train_ids, recipe.batching.batch_size or 64, recipe.batching.bptt)
+    return {
+        "dataset": prepared.source,
+        "tokens": {"train": len(prepared.train_ids), "validation": len(prepared.validation_ids)},
+        "tokenizer": {
+            "kind": prepared.tokenizer.kind,
+            "vocab_size": prepared.tokenizer.vocab_size,
+            "source": prepared.tokenizer_source,
+        },
+        "streams": {"count": streams.batch_size, "length": streams.row_length, "bptt": streams.bptt, "windows": len(streams)},
+        "seconds": {stage: round(value, 3) for stage, value in prepared.seconds.items()},
+    }

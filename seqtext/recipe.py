@@ -1,0 +1,206 @@
+"""Recipes: one YAML file per (task, dataset), validated against the dataclasses below.
+
+A recipe has a ``task``, a ``seed`` and one section per dataclass. Any field can be overridden on the
+command line as ``--section.field VALUE`` (``--data.max_length 256``, ``--batching.batch_size 32``);
+values are read as YAML scalars, so ``null``, ``true`` and ``3e-4`` mean what they say. Relative paths
+in a recipe are relative to the recipe file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from seqtext.errors import ConfigError
+from seqtext.readers import BAD_ROW_POLICIES
+from seqtext.tokenizer import KINDS
+
+TASKS = ("classification", "language_model")
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "sst2"  # a named dataset, a file, a folder of split files, or a Hub id
+    data_dir: str | None = None  # where named datasets live; else $SEQTEXT_DATA, else the Hub
+    text_column: str = "text"
+    label_column: str = "label"
+    on_bad_rows: str = "error"  # or "skip", which reports how many rows it skipped
+    validation_fraction: float = 0.1  # held out from train when the dataset has no validation split
+    train_fraction: float = 0.9  # language modelling: the first part of the corpus trains, the rest validates
+    max_length: int | None = None  # tokens kept per text; longer texts are truncated
+
+    def __post_init__(self):
+        _check_choice("data.on_bad_rows", self.on_bad_rows, BAD_ROW_POLICIES)
+        for name in ("validation_fraction", "train_fraction"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ConfigError(f"data.{name} must be between 0 and 1, not {getattr(self, name)}")
+        _check_positive("data.max_length", self.max_length)
+
+
+@dataclass
+class TokenizerConfig:
+    kind: str = "word"  # char, word or bpe
+    path: str | None = None  # a tokenizer.json: loaded if it exists, else trained on the train split
+    vocab_size: int | None = 30000  # cap, special tokens included (None: no cap; bpe needs one)
+    min_freq: int = 1
+    lowercase: bool = True
+
+    def __post_init__(self):
+        _check_choice("tokenizer.kind", self.kind, KINDS)
+        _check_positive("tokenizer.vocab_size", self.vocab_size)
+        _check_positive("tokenizer.min_freq", self.min_freq)
+
+
+@dataclass
+class BatchingConfig:
+    batch_size: int | None = 64  # texts per batch (an upper bound when max_tokens is set)
+    max_tokens: int | None = None  # padded tokens per batch (B * longest), instead of a fixed batch size
+    pool_size: int | None = None  # texts sorted together by length; default 100 batches' worth
+    bptt: int = 128  # language modelling: steps per truncated back-propagation window
+
+    def __post_init__(self):
+        if self.batch_size is None and self.max_tokens is None:
+            raise ConfigError("batching needs batch_size, max_tokens, or both")
+        for name in ("batch_size", "max_tokens", "pool_size", "bptt"):
+            _check_positive(f"batching.{name}", getattr(self, name))
+
+
+@dataclass
+class Recipe:
+    task: str = "classification"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    batching: BatchingConfig = field(default_factory=BatchingConfig)
+
+    def __post_init__(self):
+        _check_choice("task", self.task, TASKS)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def load_recipe(path: str | Path | None = None, overrides: list[str] | None = None, base: dict | None = None) -> Recipe:
+    """A recipe from ``path`` (or from ``base``, or the defaults) with ``--section.field VALUE`` overrides."""
+    where = str(path) if path is not None else "recipe"
+    raw: dict = dict(base or {})
+    if path is not None:
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such recipe file") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{path}: cannot read ({err})") from None
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            line = f", line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"{path}{line}: not valid YAML ({getattr(err, 'problem', None) or err})") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: a recipe must be a mapping of sections")
+        _resolve_paths(raw, path.parent)
+    for key, value in parse_overrides(overrides or []).items():
+        section, _, name = key.partition(".")
+        if name:
+            target = raw.setdefault(section, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"--{key}: {section!r} is not a section")
+            target[name] = value
+        else:
+            raw[key] = value
+    try:
+        recipe = _build(Recipe, raw, "")
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    return recipe
+
+
+def parse_overrides(args: list[str]) -> dict[str, object]:
+    """``["--data.max_length", "256", "--seed=3"]`` -> ``{"data.max_length": 256, "seed": 3}``."""
+    result, i = {}, 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or len(arg) == 2:
+            raise ConfigError(f"unexpected argument {arg!r} (overrides look like --section.field VALUE)")
+        key, eq, value = arg[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(args):
+                raise ConfigError(f"--{key} needs a value")
+            i += 1
+            value = args[i]
+        try:
+            result[key] = yaml.safe_load(value) if value.strip() else value
+        except yaml.YAMLError:
+            result[key] = value
+        i += 1
+    return result
+
+
+def _build(cls, raw: dict, prefix: str):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'recipe'} must be a mapping, not {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(f"unknown key {prefix + str(key)!r} (known: {', '.join(prefix + k for k in known)})")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value, f"{prefix}{key}.")
+        else:
+            kwargs[key] = _coerce(value, hint, prefix + key)
+    return cls(**kwargs)
+
+
+def _coerce(value, hint, name: str):
+    """``value`` as type ``hint`` (int, float, str, bool, or one of them | None), or a ConfigError."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None:
+        if type(None) in options:
+            return None
+        raise ConfigError(f"{name} must not be null")
+    for option in options:
+        if option is bool and isinstance(value, bool):
+            return value
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if option is float and isinstance(value, str):  # YAML 1.1 reads 3e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if option is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    expected = " or ".join("null" if o is type(None) else o.__name__ for o in options)
+    raise ConfigError(f"{name} must be {expected}, not {value!r}")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+
+
+def _check_positive(name: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise ConfigError(f"{name} must be at least 1, not {value}")
+
+
+def _resolve_paths(raw: dict, base: Path) -> None:
+    """Make a recipe file's relative paths relative to that file (command-line values stay relative to
+    the working directory)."""
+    tokenizer, data = raw.get("tokenizer"), raw.get("data")
+    if isinstance(tokenizer, dict) and isinstance(tokenizer.get("path"), str):
+        tokenizer["path"] = os.path.normpath(base / tokenizer["path"])
+    if isinstance(data, dict) and isinstance(data.get("data_dir"), str):
+        data["data_dir"] = os.path.normpath(base / data["data_dir"])
+    if isinstance(data, dict) and isinstance(data.get("dataset"), str) and (base / data["dataset"]).exists():
+        data["dataset"] = os.path.normpath(base / data["dataset"])

@@ -1,0 +1,88 @@
+from pathlib import Path
+
+import pytest
+
+from seqtext.data import NAMED_DATASETS
+from seqtext.errors import ConfigError
+from seqtext.recipe import Recipe, load_recipe, parse_overrides
+
+from .conftest import RECIPES
+
+SHIPPED = sorted(RECIPES.glob("*.yaml"))
+
+
+def test_the_four_recipes_ship():
+    assert [p.stem for p in SHIPPED] == ["imdb", "shakespeare", "sst2", "trec"]
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_every_shipped_recipe_loads_and_validates(path):
+    recipe = load_recipe(path)
+    assert isinstance(recipe, Recipe)
+    assert recipe.data.dataset in NAMED_DATASETS
+    assert Path(recipe.tokenizer.path).is_file(), "run `make vocab`"
+    assert recipe.task == ("language_model" if path.stem == "shakespeare" else "classification")
+
+
+def test_overrides_are_typed_by_the_dataclasses():
+    recipe = load_recipe(
+        RECIPES / "imdb.yaml",
+        ["--data.max_length", "256", "--seed=7", "--batching.max_tokens", "4096", "--tokenizer.vocab_size", "null"],
+    )
+    assert recipe.data.max_length == 256 and recipe.seed == 7 and recipe.batching.max_tokens == 4096
+    assert recipe.tokenizer.vocab_size is None
+
+
+def test_recipe_paths_are_relative_to_the_recipe_and_override_paths_to_the_working_directory():
+    recipe = load_recipe(RECIPES / "sst2.yaml")
+    assert Path(recipe.tokenizer.path) == RECIPES.parent / "vocab" / "sst2-word.json"
+    assert load_recipe(RECIPES / "sst2.yaml", ["--tokenizer.path", "mine.json"]).tokenizer.path == "mine.json"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["--data.colour", "red"], "unknown key 'data.colour' (known: data.dataset, data.data_dir"),
+        (["--model.hidden_size", "8"], "unknown key 'model' (known: task, seed, data, tokenizer, batching)"),
+        (["--batching.batch_size", "big"], "batching.batch_size must be int or null, not 'big'"),
+        (["--batching.batch_size", "0"], "batching.batch_size must be at least 1, not 0"),
+        (["--data.validation_fraction", "1.5"], "data.validation_fraction must be between 0 and 1, not 1.5"),
+        (["--tokenizer.kind", "wordpiece"], "tokenizer.kind must be one of char, word, bpe, not 'wordpiece'"),
+        (["--task", "translation"], "task must be one of classification, language_model"),
+        (["--seed", "true"], "seed must be int, not True"),
+        (["--batching.batch_size", "null"], "batching needs batch_size, max_tokens, or both"),
+        (["--data.on_bad_rows", "ignore"], "data.on_bad_rows must be one of error, skip"),
+        (["--seed"], "--seed needs a value"),
+        (["stray"], "unexpected argument 'stray'"),
+    ],
+)
+def test_bad_values_are_one_line_errors(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        load_recipe(RECIPES / "sst2.yaml", overrides)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_broken_yaml_names_the_file_and_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("task: classification\ndata:\n  dataset: [sst2\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml, line \d+: not valid YAML"):
+        load_recipe(path)
+    with pytest.raises(ConfigError, match="missing.yaml: no such recipe file"):
+        load_recipe(tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="list.yaml: a recipe must be a mapping of sections"):
+        load_recipe(tmp_path / "list.yaml")
+
+
+def test_parse_overrides_reads_yaml_scalars():
+    assert parse_overrides(["--a.b", "3", "--c=true", "--d", "text with spaces", "--e", "null"]) == {
+        "a.b": 3,
+        "c": True,
+        "d": "text with spaces",
+        "e": None,
+    }
+
+
+def test_float_fields_take_exponents_that_yaml_reads_as_strings():
+    # PyYAML follows YAML 1.1, where 3e-4 (no dot) is a string: the classic learning-rate trap.
+    assert load_recipe(None, ["--data.train_fraction", "9e-1"]).data.train_fraction == 0.9
