@@ -22,7 +22,7 @@ from seqtext.tokenizer import Tokenizer
 
 @dataclass
 class ClassificationData:
-    """A labelled dataset, its tokenizer, and each labelled split encoded."""
+    """A labelled dataset, its tokenizer, and the splits that were asked for, encoded."""
 
     data: TextData
     tokenizer: Tokenizer
@@ -80,7 +80,8 @@ def load_corpus_parts(recipe: Recipe) -> tuple[str, str, str]:
     return (*split_corpus(text, data.train_fraction), source)
 
 
-def prepare_classification(recipe: Recipe) -> ClassificationData:
+def prepare_classification(recipe: Recipe, splits: tuple[str, ...] = ("train", "validation")) -> ClassificationData:
+    """Load the recipe's dataset and tokenizer, and encode ``splits`` (test only when evaluating)."""
     clock = time.perf_counter()
     data = load_labelled(recipe)
     seconds = {"load": time.perf_counter() - clock}
@@ -89,9 +90,8 @@ def prepare_classification(recipe: Recipe) -> ClassificationData:
     seconds["tokenizer"] = time.perf_counter() - clock
     clock = time.perf_counter()
     encoded = {
-        split: EncodedTexts.from_texts(tokenizer, table["text"], table["label"], recipe.data.max_length)
-        for split, table in data.splits.items()
-        if "label" in table.column_names
+        split: EncodedTexts.from_texts(tokenizer, data.splits[split]["text"], data.splits[split]["label"], recipe.data.max_length)
+        for split in splits
     }
     seconds["encode"] = time.perf_counter() - clock
     return ClassificationData(data, tokenizer, tokenizer_source, encoded, seconds)

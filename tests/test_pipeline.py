@@ -7,9 +7,10 @@ from .conftest import RECIPES, ROOT
 
 def test_classification_recipe_loads_its_shipped_tokenizer_and_encodes_labelled_splits():
     recipe = load_recipe(RECIPES / "trec.yaml", ["--data.max_length", "12"])
-    prepared = prepare_classification(recipe)
+    prepared = prepare_classification(recipe, splits=("train", "validation", "test"))
     assert prepared.tokenizer_source == str(ROOT / "vocab" / "trec-word.json")
     assert set(prepared.encoded) == {"train", "validation", "test"}
+    assert set(prepare_classification(recipe).encoded) == {"train", "validation"}
     assert {s: len(e) for s, e in prepared.encoded.items()} == {s: len(t) for s, t in prepared.data.splits.items()}
     assert int(prepared.encoded["train"].lengths.max()) == 12
     summary = classification_summary(prepared, recipe)
