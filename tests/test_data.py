@@ -144,3 +144,31 @@ def test_undecodable_text_file_names_the_line(tmp_path):
     path.write_bytes(b"first\nsecond \xc3\n")
     with pytest.raises(DataError, match=r"corpus.txt, line 2: invalid UTF-8"):
         read_text_file(path)
+
+
+def test_hub_datasets_get_the_registry_label_names_and_split_names(monkeypatch, data_dir):
+    """The Hub is out of reach here, so stand in for it with real SST-2 rows in the Hub's schema:
+    integer labels, a `sentence` column, and a test split marked -1 (unlabelled)."""
+    import datasets
+
+    with gzip.open(data_dir / "sst2" / "validation.jsonl.gz", "rt") as f:
+        rows = [json.loads(line) for line in f]
+    as_hub = {"sentence": [r["text"] for r in rows], "label": [("negative", "positive").index(r["label"]) for r in rows]}
+    hub = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict(as_hub),
+            "unsupervised": datasets.Dataset.from_dict({"sentence": as_hub["sentence"], "label": [-1] * len(rows)}),
+        }
+    )
+    asked = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda hub_id: asked.append(hub_id) or hub)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")
+    monkeypatch.delenv("SEQTEXT_DATA")
+    from seqtext.data import NAMED_DATASETS
+
+    monkeypatch.setitem(NAMED_DATASETS["sst2"].hub_splits, "unsup", "unsupervised")
+    raw, description = read_source("sst2")
+    assert asked == ["stanfordnlp/sst2"] and description == "sst2 (Hub: stanfordnlp/sst2)"
+    assert raw["train"].texts == as_hub["sentence"] and raw["train"].labels == [r["label"] for r in rows]
+    assert raw["unsup"].labels is None and len(raw["unsup"].texts) == len(rows)
