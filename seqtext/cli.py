@@ -1,8 +1,7 @@
 """``seqtext <command>``: maps arguments to the functions that do the work, and errors to one line.
 
 Results go to stdout (``--json`` for machines), progress and warnings to stderr. A user error prints
-``seqtext: error: <one line>`` and exits with status 2; nothing is written before arguments and inputs
-have been checked.
+``seqtext: error: <one line>`` and exits with status 2; inputs are checked before anything is written.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from seqtext.errors import ConfigError, SeqtextError
 from seqtext.readers import BAD_ROW_POLICIES, FORMATS
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
+OVERRIDES = "Extra options --SECTION.FIELD VALUE override the recipe (e.g. --train.lr 1e-3, --model.pooling max)."
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,45 +24,91 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="seqtext", description="Sequence models on text: data, tokenizers, batching.")
+    parser = _Parser(prog="seqtext", description="Sequence models on text: data, tokenizers, LSTM / GRU classifiers.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     data = commands.add_parser(
         "data",
         help="load a dataset, build or load its tokenizer, bucket it into batches, and summarise",
-        description="Load a dataset, build or load its tokenizer, bucket it into batches, and print a summary. "
-        "Extra options --SECTION.FIELD VALUE override the recipe (e.g. --batching.batch_size 32).",
+        description="Load a dataset, build or load its tokenizer, bucket it into batches, and print a summary. " + OVERRIDES,
     )
-    _add_source_options(data)
+    _add_source_options(
+        data,
+        "RECIPE_OR_DATA",
+        "a recipe (.yaml), a named dataset (sst2, imdb, trec, tinyshakespeare), a file, a folder of split files, or a Hub id",
+    )
     data.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     tokenizer = commands.add_parser(
         "tokenizer",
         help="train a tokenizer on a dataset's train split and save it as tokenizer.json",
-        description="Train the tokenizer a recipe describes (or --tokenizer.kind etc.) on the train split and save it. "
-        "`make vocab` rebuilds every vocabulary in vocab/ this way.",
+        description="Train the tokenizer a recipe describes on its train split and save it. "
+        "`make vocab` rebuilds every vocabulary in vocab/ this way. " + OVERRIDES,
     )
-    _add_source_options(tokenizer)
+    _add_source_options(tokenizer, "RECIPE_OR_DATA", "a recipe (.yaml) or a dataset, as for `seqtext data`")
     tokenizer.add_argument("--out", help="where to write the tokenizer (default: the recipe's tokenizer.path)")
+
+    train = commands.add_parser(
+        "train",
+        help="train a classifier from a recipe; keeps the best and the last checkpoint",
+        description="Train the recipe's model, validating every train.eval_every steps, and keep DIR/best and DIR/last. "
+        + OVERRIDES,
+    )
+    _add_source_options(train, "RECIPE", "a recipe (.yaml); optional with --resume, which uses the run's own", optional=True)
+    train.add_argument("--out", metavar="DIR", help="run directory (default: runs/RECIPE_NAME); must not hold a run")
+    train.add_argument("--data", metavar="NAME_OR_PATH", help="train on this dataset instead of the recipe's")
+    train.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps")
+    train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from DIR/last, exactly")
+    train.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="accuracy, macro-F1, per-class report and confusion matrix of a checkpoint",
+        description="Evaluate a checkpoint on held-out data: by default the test split of the dataset it was trained on.",
+    )
+    evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help="a run directory (its best/) or a checkpoint directory")
+    evaluate.add_argument(
+        "--data", metavar="NAME_OR_PATH", help="a labelled file, folder or named dataset (default: the model's own)"
+    )
+    evaluate.add_argument("--split", default="test", help="the split to evaluate (default: test)")
+    evaluate.add_argument("--data-dir", help="folder holding the named datasets (default: $SEQTEXT_DATA, else the Hub)")
+    evaluate.add_argument("--on-bad-rows", choices=BAD_ROW_POLICIES, help="stop at the first bad row (default) or skip and count")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--plot", metavar="FILE", help="also draw the confusion matrix as a PNG")
+
+    predict = commands.add_parser(
+        "predict",
+        help="label new texts; --explain shows which words the attention looked at",
+        description="Label texts given as arguments, else read one a line from --file or stdin.",
+    )
+    predict.add_argument("checkpoint", metavar="CHECKPOINT", help="a run directory (its best/) or a checkpoint directory")
+    predict.add_argument("texts", metavar="TEXT", nargs="*", help="texts to label")
+    predict.add_argument("--file", help="read texts from this file, one a line")
+    predict.add_argument("--json", action="store_true", help="print one JSON object a line: text, label, probs")
+    predict.add_argument("--explain", action="store_true", help="shade each word by its attention weight")
+    predict.add_argument("--html", metavar="FILE", help="write the texts, shaded by attention, as a web page")
     return parser
 
 
-def _add_source_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "source",
-        metavar="RECIPE_OR_DATA",
-        help="a recipe (.yaml), a named dataset (sst2, imdb, trec, tinyshakespeare), a file, "
-        "a folder of split files, or a Hub id",
-    )
+def _add_source_options(parser: argparse.ArgumentParser, metavar: str, help: str, optional: bool = False) -> None:
+    parser.add_argument("source", metavar=metavar, nargs="?" if optional else None, help=help)
     parser.add_argument("--data-dir", help="folder holding the named datasets (default: $SEQTEXT_DATA, else the Hub)")
     parser.add_argument("--on-bad-rows", choices=BAD_ROW_POLICIES, help="stop at the first bad row (default) or skip and count")
-    parser.add_argument("--seed", type=int, help="seed for the validation hold-out and batch order (default: the recipe's, 0)")
+    parser.add_argument(
+        "--seed", type=int, help="seed for the validation hold-out, batch order and weights (default: the recipe's)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args, extra = build_parser().parse_known_args(argv)
-        return _run(args, extra)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if args.command == "predict":  # texts may follow the options: argparse leaves those over
+            args.texts += [arg for arg in extra if not arg.startswith("--")]
+            extra = [arg for arg in extra if arg.startswith("--")]
+        if extra and args.command in ("evaluate", "predict"):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        return COMMANDS[args.command](args, extra)
     except SeqtextError as err:
         print(f"seqtext: error: {err}", file=sys.stderr)
         return 2
@@ -71,12 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _run(args: argparse.Namespace, extra: list[str]) -> int:
-    from seqtext import pipeline
+def _data(args: argparse.Namespace, extra: list[str]) -> int:
+    from seqtext import pipeline, report
 
     recipe = _recipe(args, extra)
-    if args.command == "tokenizer":
-        return _train_tokenizer(recipe, args.out)
     if recipe.task == "language_model":
         summary = pipeline.corpus_summary(pipeline.prepare_corpus(recipe), recipe)
     else:
@@ -86,18 +130,122 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        _print_summary(summary)
+        report.print_data_summary(summary)
     return 0
+
+
+def _tokenizer(args: argparse.Namespace, extra: list[str]) -> int:
+    from seqtext import pipeline
+
+    recipe = _recipe(args, extra)
+    target = args.out or recipe.tokenizer.path
+    if target is None:
+        raise ConfigError("give --out FILE, or a recipe with tokenizer.path")
+    if recipe.task == "language_model":
+        texts = [pipeline.load_corpus_parts(recipe)[0]]
+    else:
+        texts = pipeline.load_labelled(recipe).splits["train"]["text"]
+    tokenizer = pipeline.train_tokenizer(recipe.tokenizer, texts)
+    tokenizer.save(target)
+    print(f"{target}: {tokenizer.kind} tokenizer, {tokenizer.vocab_size:,} tokens")
+    return 0
+
+
+def _train(args: argparse.Namespace, extra: list[str]) -> int:
+    from seqtext import checkpoint
+    from seqtext.recipe import load_recipe
+    from seqtext.train import train_classifier
+
+    overrides = _common_overrides(args, extra)
+    if args.data is not None:
+        overrides += ["--data.dataset", args.data]
+    if args.max_steps is not None:
+        overrides += ["--train.max_steps", str(args.max_steps)]
+    if args.resume:
+        out = Path(args.resume)
+        saved = checkpoint.load(out / "last", kind="classifier").recipe
+        if args.source is not None:
+            print(f"seqtext: resuming with the recipe saved in {out}/last; {args.source} is not read", file=sys.stderr)
+        recipe = load_recipe(None, overrides, base=saved)
+    else:
+        if args.source is None:
+            raise ConfigError("give a RECIPE to train, or --resume DIR")
+        recipe = load_recipe(args.source, overrides)
+        out = Path(args.out) if args.out else Path("runs") / Path(args.source).stem
+    if recipe.task != "classification":
+        raise ConfigError(f"{args.source}: training a {recipe.task} model is not available yet")
+    result = train_classifier(recipe, out, resume=bool(args.resume))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(
+            f"{result['best']}: best validation accuracy {result['accuracy']:.4f}, macro-F1 {result['macro_f1']:.4f} "
+            f"(step {result['best_step']} of {result['steps']})"
+        )
+    return 0
+
+
+def _evaluate(args: argparse.Namespace, extra: list[str]) -> int:
+    from seqtext import checkpoint, report
+    from seqtext.evaluate import evaluate_classifier, evaluation_set
+
+    model = checkpoint.load(args.checkpoint, kind="classifier")
+    encoded, description = evaluation_set(model, args.data, args.split, args.data_dir, args.on_bad_rows)
+    result = evaluate_classifier(model.model, encoded, model.label_map.names)
+    if args.plot:
+        from seqtext.plots import plot_confusion
+
+        plot_confusion(result["confusion"], result["labels"], args.plot, title=description)
+    if args.json:
+        print(json.dumps({"data": description, **result}, indent=2))
+    else:
+        report.print_evaluation(result, description)
+    return 0
+
+
+def _predict(args: argparse.Namespace, extra: list[str]) -> int:
+    from seqtext import checkpoint, report
+    from seqtext.data import read_text_file
+    from seqtext.predict import html_page, predict
+
+    model = checkpoint.load(args.checkpoint, kind="classifier")
+    if args.texts:
+        texts = args.texts
+    elif args.file:
+        texts = [line for line in read_text_file(args.file).splitlines() if line.strip()]
+    else:
+        texts = [line for line in sys.stdin.read().splitlines() if line.strip()]
+    if not texts:
+        raise ConfigError("no texts to label: give them as arguments, with --file, or on stdin")
+    if (args.explain or args.html) and model.model.config.pooling not in ("attention", "self_attention"):
+        raise ConfigError(f"this model pools by {model.model.config.pooling}: it has no attention to show")
+    predictions = predict(model, texts)
+    if args.html:
+        Path(args.html).write_text(html_page(predictions), encoding="utf-8")
+    if args.json:
+        for prediction in predictions:
+            print(json.dumps(prediction.to_dict(explain=args.explain)))
+    else:
+        report.print_predictions(predictions, explain=args.explain)
+    return 0
+
+
+COMMANDS = {"data": _data, "tokenizer": _tokenizer, "train": _train, "evaluate": _evaluate, "predict": _predict}
+
+
+def _common_overrides(args: argparse.Namespace, extra: list[str]) -> list[str]:
+    overrides = list(extra)
+    for option, key in (("data_dir", "data.data_dir"), ("on_bad_rows", "data.on_bad_rows"), ("seed", "seed")):
+        value = getattr(args, option, None)
+        if value is not None:
+            overrides += [f"--{key}", str(value)]
+    return overrides
 
 
 def _recipe(args: argparse.Namespace, extra: list[str]):
     from seqtext.recipe import load_recipe
 
-    overrides = list(extra)
-    for option, key in (("data_dir", "data.data_dir"), ("on_bad_rows", "data.on_bad_rows"), ("seed", "seed")):
-        value = getattr(args, option)
-        if value is not None:
-            overrides += [f"--{key}", str(value)]
+    overrides = _common_overrides(args, extra)
     if Path(args.source).suffix.lower() in RECIPE_SUFFIXES:
         return load_recipe(args.source, overrides)
     return load_recipe(None, overrides, base=_base_for(args.source))
@@ -117,50 +265,3 @@ def _base_for(source: str) -> dict:
             "tokenizer": {"kind": "char", "lowercase": False, "vocab_size": None},
         }
     return {"data": {"dataset": source}}
-
-
-def _train_tokenizer(recipe, out: str | None) -> int:
-    from seqtext import pipeline
-
-    target = out or recipe.tokenizer.path
-    if target is None:
-        raise ConfigError("give --out FILE, or a recipe with tokenizer.path")
-    if recipe.task == "language_model":
-        texts = [pipeline.load_corpus_parts(recipe)[0]]
-    else:
-        texts = pipeline.load_labelled(recipe).splits["train"]["text"]
-    tokenizer = pipeline.train_tokenizer(recipe.tokenizer, texts)
-    tokenizer.save(target)
-    print(f"{target}: {tokenizer.kind} tokenizer, {tokenizer.vocab_size:,} tokens")
-    return 0
-
-
-def _print_summary(summary: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
-    tok = summary["tokenizer"]
-    table.add_row("dataset", summary["dataset"])
-    table.add_row("tokenizer", f"{tok['kind']}, {tok['vocab_size']:,} tokens ({tok['source']})")
-    seconds = " · ".join(f"{stage} {value:.2f}s" for stage, value in summary["seconds"].items())
-    if "splits" in summary:
-        table.add_row("splits", " · ".join(f"{split} {n:,}" for split, n in summary["splits"].items()))
-        table.add_row("labels (train)", " · ".join(f"{name} {n:,}" for name, n in summary["labels"].items()))
-        t, b = summary["train_tokens"], summary["batches"]
-        cut = f", {t['truncated']:,} truncated" if t["truncated"] else ""
-        table.add_row("train tokens", f"{t['total']:,} (mean {t['mean']:.1f}, max {t['max']:,}{cut})")
-        size = f"≤{b['max_tokens']:,} tokens" if b["max_tokens"] else f"{b['batch_size']} texts"
-        table.add_row("batches", f"{b['count']:,} of {size}, length-bucketed")
-        table.add_row(
-            "padding efficiency",
-            f"{b['padding_efficiency']:.3f} (random batches: {b['random_batches_padding_efficiency']:.3f})",
-        )
-    else:
-        s = summary["streams"]
-        table.add_row("tokens", " · ".join(f"{split} {n:,}" for split, n in summary["tokens"].items()))
-        table.add_row("streams", f"{s['count']} rows of {s['length']:,}, read in {s['windows']:,} windows of {s['bptt']}")
-    table.add_row("time", seconds)
-    Console(soft_wrap=True).print(table)

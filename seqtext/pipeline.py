@@ -80,13 +80,18 @@ def load_corpus_parts(recipe: Recipe) -> tuple[str, str, str]:
     return (*split_corpus(text, data.train_fraction), source)
 
 
-def prepare_classification(recipe: Recipe, splits: tuple[str, ...] = ("train", "validation")) -> ClassificationData:
-    """Load the recipe's dataset and tokenizer, and encode ``splits`` (test only when evaluating)."""
+def prepare_classification(
+    recipe: Recipe, splits: tuple[str, ...] = ("train", "validation"), tokenizer: Tokenizer | None = None
+) -> ClassificationData:
+    """Load the recipe's dataset and its tokenizer (or use ``tokenizer``), and encode ``splits``."""
     clock = time.perf_counter()
     data = load_labelled(recipe)
     seconds = {"load": time.perf_counter() - clock}
     clock = time.perf_counter()
-    tokenizer, tokenizer_source = get_tokenizer(recipe.tokenizer, data.splits["train"]["text"])
+    if tokenizer is not None:
+        tokenizer_source = "the checkpoint's"
+    else:
+        tokenizer, tokenizer_source = get_tokenizer(recipe.tokenizer, data.splits["train"]["text"])
     seconds["tokenizer"] = time.perf_counter() - clock
     clock = time.perf_counter()
     encoded = {

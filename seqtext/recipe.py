@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from seqtext.errors import ConfigError
+from seqtext.models.classifier import ClassifierConfig
 from seqtext.readers import BAD_ROW_POLICIES
 from seqtext.tokenizer import KINDS
 
@@ -72,12 +73,49 @@ class BatchingConfig:
 
 
 @dataclass
+class TrainConfig:
+    optimizer: str = "adamw"  # adamw or sgd
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    momentum: float = 0.9  # sgd only
+    schedule: str = "cosine"  # constant, or cosine decay to 0; both after a linear warmup
+    warmup_steps: int = 100
+    epochs: int = 5
+    max_steps: int | None = None  # stop after this many steps, even within the epochs
+    clip_norm: float = 5.0  # clip the global gradient norm to this; 0 turns clipping off
+    label_smoothing: float = 0.0
+    class_weights: str = "none"  # none, or balanced: each class weighted by n / (classes * its count)
+    eval_every: int = 500  # steps between validation runs; one also runs at the end
+    patience: int | None = None  # validation runs without a better accuracy before stopping early
+    log_every: int = 50  # steps between training log lines in metrics.jsonl
+    vectors: str | None = None  # word vectors (GloVe / word2vec text format) to initialise the embedding
+    device: str = "auto"  # auto (cuda when there is one), cpu or cuda
+
+    def __post_init__(self):
+        _check_choice("train.optimizer", self.optimizer, ("adamw", "sgd"))
+        _check_choice("train.schedule", self.schedule, ("constant", "cosine"))
+        _check_choice("train.class_weights", self.class_weights, ("none", "balanced"))
+        _check_choice("train.device", self.device, ("auto", "cpu", "cuda"))
+        for name in ("epochs", "max_steps", "eval_every", "patience", "log_every"):
+            _check_positive(f"train.{name}", getattr(self, name))
+        for name in ("lr", "weight_decay", "momentum", "clip_norm", "warmup_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name} must be at least 0, not {getattr(self, name)}")
+        if self.lr == 0:
+            raise ConfigError("train.lr must be more than 0")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"train.label_smoothing must be in [0, 1), not {self.label_smoothing}")
+
+
+@dataclass
 class Recipe:
     task: str = "classification"
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     batching: BatchingConfig = field(default_factory=BatchingConfig)
+    model: ClassifierConfig = field(default_factory=ClassifierConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self):
         _check_choice("task", self.task, TASKS)
@@ -197,9 +235,11 @@ def _check_positive(name: str, value: int | None) -> None:
 def _resolve_paths(raw: dict, base: Path) -> None:
     """Make a recipe file's relative paths relative to that file (command-line values stay relative to
     the working directory)."""
-    tokenizer, data = raw.get("tokenizer"), raw.get("data")
+    tokenizer, data, train = raw.get("tokenizer"), raw.get("data"), raw.get("train")
     if isinstance(tokenizer, dict) and isinstance(tokenizer.get("path"), str):
         tokenizer["path"] = os.path.normpath(base / tokenizer["path"])
+    if isinstance(train, dict) and isinstance(train.get("vectors"), str):
+        train["vectors"] = os.path.normpath(base / train["vectors"])
     if isinstance(data, dict) and isinstance(data.get("data_dir"), str):
         data["data_dir"] = os.path.normpath(base / data["data_dir"])
     if isinstance(data, dict) and isinstance(data.get("dataset"), str) and (base / data["dataset"]).exists():

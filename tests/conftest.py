@@ -1,5 +1,7 @@
 """Shared fixtures. Tests read the real datasets in ../shared/data (or $SEQTEXT_DATA) and never the network."""
 
+import gzip
+import json
 import os
 from pathlib import Path
 
@@ -11,9 +13,41 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 DATA = Path(os.environ["SEQTEXT_DATA"])
 RECIPES = ROOT / "recipes"
+# A model small enough to train for a few steps in a second, for tests of the machinery (not of quality).
+TINY_MODEL = ["--model.embedding_size", "16", "--model.hidden_size", "16", "--model.attention_size", "16"]
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     assert (DATA / "sst2" / "train.jsonl.gz").is_file(), f"the shared datasets are missing from {DATA}"
     return DATA
+
+
+@pytest.fixture(scope="session")
+def sst2_slice(tmp_path_factory, data_dir) -> Path:
+    """A folder with 600 SST-2 training rows as train.jsonl and 200 validation rows as validation.jsonl."""
+    folder = tmp_path_factory.mktemp("sst2_slice")
+    with gzip.open(data_dir / "sst2" / "train.jsonl.gz", "rt") as f:
+        (folder / "train.jsonl").write_text("".join(next(f) for _ in range(600)))
+    with gzip.open(data_dir / "sst2" / "validation.jsonl.gz", "rt") as f:
+        (folder / "validation.jsonl").write_text("".join(next(f) for _ in range(200)))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, sst2_slice) -> Path:
+    """A tiny SST-2 classifier trained for 12 steps on the slice: a real checkpoint for tests to read."""
+    from seqtext.recipe import load_recipe
+    from seqtext.train import train_classifier
+
+    run = tmp_path_factory.mktemp("runs") / "sst2"
+    recipe = load_recipe(
+        RECIPES / "sst2.yaml",
+        ["--data.dataset", str(sst2_slice), "--train.max_steps", "12", "--train.eval_every", "6", *TINY_MODEL],
+    )
+    train_classifier(recipe, run, progress=False)
+    return run
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

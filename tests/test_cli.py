@@ -9,7 +9,7 @@ import pytest
 from seqtext.cli import main
 from seqtext.tokenizer import Tokenizer
 
-from .conftest import RECIPES
+from .conftest import RECIPES, TINY_MODEL, read_jsonl
 
 SEQTEXT = Path(sys.executable).parent / "seqtext"
 
@@ -89,7 +89,12 @@ BAD_FILES = {
         (["data", "{tmp}/missing.yaml"], "missing.yaml: no such recipe file"),
         (["data", "sst2", "--data-dir", "{tmp}"], "/sst2: no such folder"),
         (["tokenizer", "sst2"], "give --out FILE, or a recipe with tokenizer.path"),
-        (["train", "sst2"], "invalid choice: 'train'"),
+        (["train", "{tmp}/missing.yaml"], "missing.yaml: no such recipe file"),
+        (["train", "recipes/shakespeare.yaml"], "training a language_model model is not available yet"),
+        (["train"], "give a RECIPE to train, or --resume DIR"),
+        (["evaluate", "{tmp}/no-run"], "no-run: no such checkpoint"),
+        (["predict", "{tmp}/no-run", "good"], "no-run: no such checkpoint"),
+        (["fit", "sst2"], "invalid choice: 'fit'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(tmp_path, capsys, argv, message):
@@ -118,3 +123,81 @@ def test_tokenizer_command_trains_and_saves(tmp_path, capsys, sst2_rows):
     code, out, _ = _run(capsys, "tokenizer", path, "--out", out_path, "--tokenizer.kind", "bpe", "--tokenizer.vocab_size", "400")
     assert code == 0 and out.startswith(f"{out_path}: bpe tokenizer, 400 tokens")
     assert Tokenizer.load(out_path).vocab_size == 400
+
+
+def test_train_evaluate_predict_through_the_command_line(tmp_path, capsys, sst2_slice, data_dir):
+    run = tmp_path / "run"
+    code, out, _ = _run(
+        capsys,
+        "train",
+        RECIPES / "sst2.yaml",
+        "--data",
+        sst2_slice,
+        "--out",
+        run,
+        "--max-steps",
+        "6",
+        "--train.eval_every",
+        "3",
+        *TINY_MODEL,
+    )
+    assert code == 0 and out.startswith(f"{run}/best: best validation accuracy ")
+    code, out, _ = _run(capsys, "train", "--resume", run, "--max-steps", "9", "--json")
+    assert code == 0 and json.loads(out)["steps"] == 9
+    assert [e["step"] for e in read_jsonl(run / "metrics.jsonl") if e["split"] == "validation"] == [3, 6, 9]
+
+    code, out, _ = _run(
+        capsys, "evaluate", run, "--data", "sst2", "--split", "test", "--json", "--plot", tmp_path / "confusion.png"
+    )
+    report = json.loads(out)
+    assert code == 0 and report["n"] == 1821 and report["data"] == f"sst2 ({data_dir}/sst2), test split"
+    assert set(report) >= {"accuracy", "macro_f1", "loss", "n", "per_class", "confusion"}
+    assert sum(map(sum, report["confusion"])) == 1821 and (tmp_path / "confusion.png").stat().st_size > 5000
+    code, out, _ = _run(capsys, "evaluate", run / "last", "--split", "validation")
+    assert code == 0 and "200 examples" in out and "true \\ predicted" in out
+
+    code, out, _ = _run(capsys, "predict", run, "--json", "--explain", "a gorgeous film", "a dull , lifeless mess")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [line["text"] for line in lines] == ["a gorgeous film", "a dull , lifeless mess"]
+    assert all(set(line) == {"text", "label", "probs", "attention"} for line in lines)
+    code, out, _ = _run(capsys, "predict", run, "--explain", "--html", tmp_path / "page.html", "a gorgeous film")
+    assert code == 0 and out.rstrip().endswith("  a gorgeous film") and "gorgeous" in (tmp_path / "page.html").read_text()
+
+
+def test_predict_reads_stdin_one_text_a_line(trained_run, capsys, monkeypatch):
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("great\n\nawful\n"))
+    code, out, _ = _run(capsys, "predict", trained_run)
+    assert code == 0 and [line.split("\t")[2] for line in out.splitlines()] == ["great", "awful"]
+
+
+def _copy_with_kind(run, tmp_path, kind):
+    import shutil
+
+    target = tmp_path / "other"
+    shutil.copytree(run / "best", target)
+    config = json.loads((target / "config.json").read_text())
+    (target / "config.json").write_text(json.dumps({**config, "kind": kind}))
+    return target
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["predict", "{run}", "fine", "   "], "text 2 ('   ') has no tokens for this model's tokenizer"),
+        (
+            ["evaluate", "{run}", "--data", "{tmp}/unknown.jsonl"],
+            "unknown.jsonl, line 2: unknown label 'neutral' (the model knows: negative, positive)",
+        ),
+        (["evaluate", "{other}"], "other: a language_model checkpoint, not a classifier"),
+        (["predict", "{run}", "--bogus"], "unrecognized arguments: --bogus"),
+        (["predict", "{run}", "--file", "{tmp}/missing.txt"], "missing.txt: no such file"),
+    ],
+)
+def test_checkpoint_commands_fail_in_one_line(trained_run, tmp_path, capsys, argv, message):
+    (tmp_path / "unknown.jsonl").write_text('{"text": "good", "label": "positive"}\n{"text": "so-so", "label": "neutral"}\n')
+    other = _copy_with_kind(trained_run, tmp_path, "language_model")
+    argv = [a.replace("{run}", str(trained_run)).replace("{tmp}", str(tmp_path)).replace("{other}", str(other)) for a in argv]
+    code, out, err = _run(capsys, *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1 and message in err, err

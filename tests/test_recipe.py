@@ -43,7 +43,10 @@ def test_recipe_paths_are_relative_to_the_recipe_and_override_paths_to_the_worki
     ("overrides", "message"),
     [
         (["--data.colour", "red"], "unknown key 'data.colour' (known: data.dataset, data.data_dir"),
-        (["--model.hidden_size", "8"], "unknown key 'model' (known: task, seed, data, tokenizer, batching)"),
+        (["--modle.hidden_size", "8"], "unknown key 'modle' (known: task, seed, data, tokenizer, batching, model, train)"),
+        (["--model.pooling", "sum"], "model.pooling must be one of attention, self_attention, mean, max, last, not 'sum'"),
+        (["--train.lr", "0"], "train.lr must be more than 0"),
+        (["--train.optimizer", "adam"], "train.optimizer must be one of adamw, sgd, not 'adam'"),
         (["--batching.batch_size", "big"], "batching.batch_size must be int or null, not 'big'"),
         (["--batching.batch_size", "0"], "batching.batch_size must be at least 1, not 0"),
         (["--data.validation_fraction", "1.5"], "data.validation_fraction must be between 0 and 1, not 1.5"),

@@ -1,0 +1,114 @@
+"""Evaluation: run a classifier over an encoded split and report accuracy, macro-F1, a per-class report,
+the confusion matrix and the mean loss.
+
+Batches are sorted by length (no shuffling), which keeps padding near zero; results are put back in
+the split's order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from seqtext.batching import BucketBatchSampler, EncodedTexts, collate
+from seqtext.checkpoint import Checkpoint
+from seqtext.data import encode_labels, load_splits
+from seqtext.errors import DataError
+from seqtext.models.classifier import TextClassifier
+from seqtext.readers import read_rows
+from seqtext.recipe import load_recipe
+
+
+@torch.no_grad()
+def classify(
+    model: TextClassifier, encoded: EncodedTexts, batch_size: int = 256, device: str | torch.device = "cpu"
+) -> torch.Tensor:
+    """Logits (N, C) for every text of ``encoded``, in its order."""
+    model.eval()
+    sampler = BucketBatchSampler(encoded.lengths, batch_size, pool_size=max(len(encoded), 1), shuffle=False)
+    logits = None
+    for indices in sampler:
+        batch = collate([encoded[i] for i in indices]).to(device)
+        out = model(batch.ids, batch.lengths, batch.mask).logits.float().cpu()  # (b, C)
+        if logits is None:
+            logits = torch.empty(len(encoded), out.shape[1])
+        logits[torch.tensor(indices)] = out
+    return logits
+
+
+def classification_report(logits: torch.Tensor, labels: torch.Tensor, names: tuple[str, ...] | list[str]) -> dict:
+    """Accuracy, macro-F1, per-class precision / recall / F1 / support, confusion (rows: truth), loss, n."""
+    num_classes = len(names)
+    predictions = logits.argmax(1)
+    confusion = torch.bincount(labels * num_classes + predictions, minlength=num_classes**2).view(num_classes, num_classes)
+    true_positives = confusion.diag().double()
+    predicted, actual = confusion.sum(0).double(), confusion.sum(1).double()
+    precision = torch.where(predicted > 0, true_positives / predicted.clamp(min=1), torch.zeros_like(predicted))
+    recall = torch.where(actual > 0, true_positives / actual.clamp(min=1), torch.zeros_like(actual))
+    f1 = torch.where(
+        precision + recall > 0, 2 * precision * recall / (precision + recall).clamp(min=1e-12), torch.zeros_like(precision)
+    )
+    return {
+        "n": len(labels),
+        "loss": F.cross_entropy(logits, labels).item(),
+        "accuracy": (predictions == labels).double().mean().item(),
+        "macro_f1": f1.mean().item(),
+        "per_class": {
+            name: {"precision": precision[i].item(), "recall": recall[i].item(), "f1": f1[i].item(), "support": int(actual[i])}
+            for i, name in enumerate(names)
+        },
+        "labels": list(names),
+        "confusion": confusion.tolist(),
+    }
+
+
+def evaluate_classifier(
+    model: TextClassifier,
+    encoded: EncodedTexts,
+    names: tuple[str, ...],
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+) -> dict:
+    return classification_report(classify(model, encoded, batch_size, device), encoded.labels, names)
+
+
+def evaluation_set(
+    checkpoint: Checkpoint,
+    data: str | None = None,
+    split: str = "test",
+    data_dir: str | None = None,
+    on_bad_rows: str | None = None,
+) -> tuple[EncodedTexts, str]:
+    """The labelled texts to evaluate a classifier on, encoded with its own tokenizer and label map.
+
+    Without ``data``: ``split`` of the dataset the model was trained on, held out exactly as in training.
+    With ``data``: a file (evaluated whole), or a named dataset or folder (its ``split``). A label the
+    model does not know is an error naming the label and the line.
+    """
+    recipe = load_recipe(None, base=checkpoint.recipe)
+    config = recipe.data
+    policy = on_bad_rows or config.on_bad_rows
+    source = data or config.dataset
+    if data is not None and Path(data).is_file():
+        rows = read_rows(data, config.text_column, config.label_column, policy)
+        table, _ = encode_labels(rows, checkpoint.label_map, policy)
+        description = data
+    else:
+        loaded = load_splits(
+            source,
+            data_directory=data_dir or config.data_dir,
+            text_column=config.text_column,
+            label_column=config.label_column,
+            on_bad_rows=policy,
+            validation_fraction=config.validation_fraction,
+            seed=recipe.seed,
+            label_map=checkpoint.label_map,
+        )
+        if split not in loaded.splits:
+            raise DataError(f"{loaded.source}: no split {split!r} (splits: {', '.join(loaded.splits)})")
+        table, description = loaded.splits[split], f"{loaded.source}, {split} split"
+        if "label" not in table.column_names:
+            raise DataError(f"{description} has no labels to evaluate against")
+    return EncodedTexts.from_texts(checkpoint.tokenizer, table["text"], table["label"], config.max_length), description

@@ -1,0 +1,90 @@
+"""Text classifier: embedding -> LSTM / GRU encoder (uni- or bidirectional) -> pooling -> dropout -> linear.
+
+Pooling is additive attention, multi-head self-attentive pooling (Lin et al. 2017), or mean, max or
+last-state pooling for comparison. The attention weights come back with the logits, so that a
+prediction can show which words it looked at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from seqtext.errors import ConfigError
+from seqtext.nn import CELLS, POOLINGS, AdditiveAttention, RecurrentEncoder, SelfAttentivePooling, last_pool, max_pool, mean_pool
+from seqtext.tokenizer import PAD_ID
+
+
+@dataclass
+class ClassifierConfig:
+    embedding_size: int = 128
+    hidden_size: int = 128  # per direction
+    num_layers: int = 1
+    cell: str = "lstm"  # lstm or gru
+    bidirectional: bool = True
+    pooling: str = "attention"  # attention, self_attention, mean, max or last
+    attention_size: int = 128
+    attention_heads: int = 4  # self_attention only
+    attention_penalty: float = 0.0  # self_attention only: weight of ||A A^T - I||_F^2 in the loss
+    embedding_dropout: float = 0.2
+    dropout: float = 0.5  # between recurrent layers and before the output layer
+
+    def __post_init__(self):
+        if self.cell not in CELLS:
+            raise ConfigError(f"model.cell must be one of {', '.join(CELLS)}, not {self.cell!r}")
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"model.pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}")
+        for name in ("embedding_size", "hidden_size", "num_layers", "attention_size", "attention_heads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name} must be at least 1, not {getattr(self, name)}")
+        for name in ("embedding_dropout", "dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"model.{name} must be in [0, 1), not {getattr(self, name)}")
+        if self.attention_penalty < 0:
+            raise ConfigError(f"model.attention_penalty must be at least 0, not {self.attention_penalty}")
+
+
+@dataclass
+class ClassifierOutput:
+    logits: torch.Tensor  # (B, C)
+    attention: torch.Tensor | None  # (B, T) for attention, (B, r, T) for self_attention, else None
+    penalty: torch.Tensor | None = None  # scalar, self_attention only
+
+
+class TextClassifier(nn.Module):
+    def __init__(self, config: ClassifierConfig, vocab_size: int, num_classes: int):
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(vocab_size, config.embedding_size, padding_idx=PAD_ID)
+        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
+        self.encoder = RecurrentEncoder(
+            config.embedding_size, config.hidden_size, config.num_layers, config.bidirectional, config.cell, config.dropout
+        )
+        size = self.encoder.output_size
+        if config.pooling == "attention":
+            self.attention = AdditiveAttention(size, config.attention_size)
+        elif config.pooling == "self_attention":
+            self.attention = SelfAttentivePooling(size, config.attention_size, config.attention_heads)
+            size = self.attention.output_size
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(size, num_classes)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor) -> ClassifierOutput:
+        """ids, mask: (B, T); lengths: (B,) -> logits (B, C) and the attention weights."""
+        x = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
+        h = self.encoder(x, lengths, mask)  # (B, T, D)
+        pooling, attention, penalty = self.config.pooling, None, None
+        if pooling in ("attention", "self_attention"):
+            context, attention = self.attention(h, mask)  # (B, D) or (B, r * D)
+            if pooling == "self_attention" and self.config.attention_penalty > 0:
+                penalty = SelfAttentivePooling.penalty(attention)
+        elif pooling == "mean":
+            context = mean_pool(h, mask)  # (B, D)
+        elif pooling == "max":
+            context = max_pool(h, mask)  # (B, D)
+        else:
+            context = last_pool(h, lengths, self.config.bidirectional)  # (B, D)
+        logits = self.head(self.dropout(context))  # (B, C)
+        return ClassifierOutput(logits, attention, penalty)

@@ -1,0 +1,72 @@
+"""Terminal output for people: the data summary, evaluation reports, predictions. Machines get --json."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _console() -> Console:
+    return Console(soft_wrap=True, highlight=False)
+
+
+def print_data_summary(summary: dict) -> None:
+    """The summary of `seqtext data`, as a two-column table."""
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    tok = summary["tokenizer"]
+    table.add_row("dataset", summary["dataset"])
+    table.add_row("tokenizer", f"{tok['kind']}, {tok['vocab_size']:,} tokens ({tok['source']})")
+    seconds = " · ".join(f"{stage} {value:.2f}s" for stage, value in summary["seconds"].items())
+    if "splits" in summary:
+        table.add_row("splits", " · ".join(f"{split} {n:,}" for split, n in summary["splits"].items()))
+        table.add_row("labels (train)", " · ".join(f"{name} {n:,}" for name, n in summary["labels"].items()))
+        t, b = summary["train_tokens"], summary["batches"]
+        cut = f", {t['truncated']:,} truncated" if t["truncated"] else ""
+        table.add_row("train tokens", f"{t['total']:,} (mean {t['mean']:.1f}, max {t['max']:,}{cut})")
+        size = f"≤{b['max_tokens']:,} tokens" if b["max_tokens"] else f"{b['batch_size']} texts"
+        table.add_row("batches", f"{b['count']:,} of {size}, length-bucketed")
+        table.add_row(
+            "padding efficiency",
+            f"{b['padding_efficiency']:.3f} (random batches: {b['random_batches_padding_efficiency']:.3f})",
+        )
+    else:
+        s = summary["streams"]
+        table.add_row("tokens", " · ".join(f"{split} {n:,}" for split, n in summary["tokens"].items()))
+        table.add_row("streams", f"{s['count']} rows of {s['length']:,}, read in {s['windows']:,} windows of {s['bptt']}")
+    table.add_row("time", seconds)
+    _console().print(table)
+
+
+def print_evaluation(report: dict, description: str) -> None:
+    """Headline figures, a per-class table and the confusion matrix (rows: truth, columns: predicted)."""
+    console = _console()
+    console.print(
+        f"[bold]{description}[/bold]: {report['n']:,} examples · accuracy {report['accuracy']:.4f} · "
+        f"macro-F1 {report['macro_f1']:.4f} · loss {report['loss']:.4f}"
+    )
+    per_class = Table("label", "precision", "recall", "F1", "support", box=None)
+    for name, row in report["per_class"].items():
+        per_class.add_row(name, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}", f"{row['support']:,}")
+    console.print(per_class)
+    confusion = Table("true \\ predicted", *report["labels"], box=None)
+    for name, row in zip(report["labels"], report["confusion"]):
+        confusion.add_row(name, *(f"{count:,}" for count in row))
+    console.print(confusion)
+
+
+def print_predictions(predictions: list, explain: bool = False) -> None:
+    """One line a text: label, its probability and the text, tab-separated; with ``explain`` the text is
+    shaded by attention (rich then lays the columns out with spaces)."""
+    from rich.text import Text
+
+    from seqtext.predict import shaded
+
+    console = _console()
+    for prediction in predictions:
+        probability = prediction.probs[prediction.label]
+        if explain:
+            console.print(Text(f"{prediction.label:<10} {probability:.3f}  ").append_text(shaded(prediction)))
+        else:
+            print(f"{prediction.label}\t{probability:.3f}\t{prediction.text}")

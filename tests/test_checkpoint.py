@@ -1,0 +1,80 @@
+import shutil
+
+import pytest
+import torch
+
+from seqtext import checkpoint
+from seqtext.errors import DataError
+from seqtext.recipe import TrainConfig
+from seqtext.train import make_optimizer
+
+
+def test_a_checkpoint_rebuilds_the_same_model(trained_run):
+    loaded = checkpoint.load(trained_run)  # a run directory means its best/
+    assert loaded.path == trained_run / "best" and loaded.kind == "classifier"
+    assert loaded.label_map.names == ("negative", "positive")
+    assert {p.name for p in loaded.path.iterdir()} == {"config.json", "model.safetensors", "tokenizer.json", "labels.json"}
+    ids = torch.tensor([[5, 6, 7, 8]])
+    again = checkpoint.load(trained_run / "best")
+    assert torch.equal(loaded.model(ids, torch.tensor([4]), ids > 0).logits, again.model(ids, torch.tensor([4]), ids > 0).logits)
+    assert loaded.recipe["model"]["hidden_size"] == 16
+
+
+def test_nothing_in_a_checkpoint_is_a_pickle(trained_run):
+    for path in (trained_run / "last").iterdir():
+        assert not path.read_bytes().startswith(b"\x80"), f"{path.name} looks like a pickle"
+    assert {p.name for p in (trained_run / "last").iterdir()} >= {"trainer.json", "trainer.safetensors"}
+
+
+def test_trainer_state_restores_optimizer_and_rng(trained_run):
+    model = checkpoint.load(trained_run / "last").model
+    optimizer = make_optimizer(model, TrainConfig())
+    trainer = checkpoint.load_trainer_state(trained_run / "last", optimizer)
+    assert trainer["step"] == 12
+    for parameter in model.parameters():  # every parameter gets back moments of its own shape, already stepped
+        assert optimizer.state[parameter]["exp_avg"].shape == parameter.shape
+        assert optimizer.state[parameter]["step"].item() == 12
+    first = torch.rand(3)
+    checkpoint.load_trainer_state(trained_run / "last", None)
+    assert torch.equal(torch.rand(3), first)
+
+
+@pytest.fixture
+def copy(trained_run, tmp_path):
+    target = tmp_path / "checkpoint"
+    shutil.copytree(trained_run / "best", target)
+    return target
+
+
+def _edit_config(path, **changes):
+    import json
+
+    config = json.loads((path / "config.json").read_text())
+    config.update(changes)
+    (path / "config.json").write_text(json.dumps(config))
+
+
+def test_bad_checkpoints_are_one_line_errors(copy, tmp_path):
+    with pytest.raises(DataError, match="nowhere: no such checkpoint"):
+        checkpoint.load(tmp_path / "nowhere")
+    with pytest.raises(DataError, match="not a checkpoint \\(no config.json\\)"):
+        checkpoint.load(tmp_path)
+    with pytest.raises(DataError, match="a classifier checkpoint, not a language_model"):
+        checkpoint.load(copy, kind="language_model")
+    data = (copy / "model.safetensors").read_bytes()
+    (copy / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match="model.safetensors: unreadable or not matching config.json"):
+        checkpoint.load(copy)
+
+
+def test_a_newer_format_is_refused(copy):
+    _edit_config(copy, format_version=checkpoint.FORMAT_VERSION + 1)
+    with pytest.raises(DataError, match="newer than this seqtext reads"):
+        checkpoint.load(copy)
+
+
+def test_weights_that_do_not_match_the_config_are_refused(copy):
+    model = checkpoint.load(copy).config["model"]
+    _edit_config(copy, model={**model, "hidden_size": 32})
+    with pytest.raises(DataError, match="not matching config.json"):
+        checkpoint.load(copy)

@@ -1,0 +1,78 @@
+import math
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from seqtext.errors import ConfigError, DataError
+from seqtext.recipe import TrainConfig, load_recipe
+from seqtext.train import learning_rate, train_classifier
+
+from .conftest import RECIPES, TINY_MODEL, read_jsonl
+
+
+def _recipe(sst2_slice, *overrides):
+    return load_recipe(RECIPES / "sst2.yaml", ["--data.dataset", str(sst2_slice), *TINY_MODEL, *overrides])
+
+
+def test_warmup_then_cosine_to_zero():
+    config = TrainConfig(lr=1.0, warmup_steps=10, schedule="cosine")
+    assert [learning_rate(config, s, 110) for s in (0, 4, 9)] == [0.1, 0.5, 1.0]
+    assert learning_rate(config, 60, 110) == pytest.approx(0.5)
+    assert learning_rate(config, 110, 110) == pytest.approx(0.0)
+    assert learning_rate(TrainConfig(lr=1.0, warmup_steps=0, schedule="constant"), 50, 110) == 1.0
+
+
+def test_a_run_writes_checkpoints_metrics_and_curves(trained_run):
+    assert (trained_run / "best" / "model.safetensors").exists() and (trained_run / "curves.png").stat().st_size > 10_000
+    entries = read_jsonl(trained_run / "metrics.jsonl")
+    train = [e for e in entries if e["split"] == "train"]
+    validation = [e for e in entries if e["split"] == "validation"]
+    assert [e["step"] for e in validation] == [6, 12] and [e["step"] for e in train] == [12]
+    assert all(math.isfinite(e["grad_norm"]) and e["grad_norm"] > 0 for e in train)
+    assert all(e["n"] == 200 for e in validation)
+
+
+def test_a_resumed_run_takes_the_same_steps_as_an_uninterrupted_one(sst2_slice, tmp_path):
+    recipe = _recipe(sst2_slice, "--train.max_steps", "24", "--train.eval_every", "8", "--train.log_every", "1")
+    train_classifier(recipe, tmp_path / "whole", progress=False)
+    train_classifier(recipe, tmp_path / "cut", progress=False, should_stop=lambda state: state["step"] >= 8)
+    assert load_file(tmp_path / "cut" / "last" / "trainer.safetensors")  # interrupted after step 8
+    train_classifier(recipe, tmp_path / "cut", resume=True, progress=False)
+
+    def without_timing(run):
+        return [{k: v for k, v in e.items() if k != "tokens_per_s"} for e in read_jsonl(tmp_path / run / "metrics.jsonl")]
+
+    assert without_timing("cut") == without_timing("whole") and len(without_timing("whole")) == 27
+    whole, cut = (load_file(tmp_path / run / "last" / "model.safetensors") for run in ("whole", "cut"))
+    assert all(torch.equal(whole[name], cut[name]) for name in whole)
+
+
+def test_an_existing_run_is_never_overwritten(trained_run, sst2_slice):
+    before = (trained_run / "last" / "model.safetensors").read_bytes()
+    with pytest.raises(ConfigError, match="already holds a run: continue it with --resume"):
+        train_classifier(_recipe(sst2_slice), trained_run, progress=False)
+    assert (trained_run / "last" / "model.safetensors").read_bytes() == before
+
+
+def test_early_stopping_when_validation_stops_improving(sst2_slice, tmp_path):
+    recipe = _recipe(
+        sst2_slice, "--train.lr", "1e-12", "--train.eval_every", "3", "--train.patience", "2", "--train.max_steps", "30"
+    )
+    result = train_classifier(recipe, tmp_path / "run", progress=False, log=lambda message: None)
+    assert result["steps"] == 9 and result["best_step"] == 3  # nothing can improve at this learning rate
+
+
+def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(sst2_slice, tmp_path):
+    vectors = tmp_path / "nan.txt"
+    vectors.write_text("the " + " ".join(["nan"] * 16) + "\n")
+    recipe = _recipe(sst2_slice, "--train.vectors", str(vectors), "--train.eval_every", "2")
+    with pytest.raises(DataError, match="loss became nan at step 1"):
+        train_classifier(recipe, tmp_path / "run", progress=False, log=lambda message: None)
+
+
+def test_vectors_of_the_wrong_width_name_the_line(sst2_slice, tmp_path):
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("the 0.1 0.2\n")
+    with pytest.raises(DataError, match=r"vectors.txt, line 1: 2 numbers, but the embedding has 16"):
+        train_classifier(_recipe(sst2_slice, "--train.vectors", str(vectors)), tmp_path / "run", progress=False)
