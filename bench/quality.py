@@ -1,0 +1,67 @@
+"""Held-out quality of a classifier recipe: train it with each seed, pick the best validation checkpoint,
+score it once on the test split (which training and selection never see).
+
+    python bench/quality.py sst2 --seeds 0 1 2
+    python bench/quality.py trec --seeds 0
+
+The same as `seqtext train recipes/NAME.yaml --seed S` then `seqtext evaluate RUN --split test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import write_section  # noqa: E402
+from seqtext import checkpoint  # noqa: E402
+from seqtext.evaluate import evaluate_classifier, evaluation_set  # noqa: E402
+from seqtext.recipe import load_recipe  # noqa: E402
+from seqtext.train import train_classifier  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("recipe", help="a recipe name in recipes/ (sst2, imdb, trec)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--out", default=None, help="keep the runs here (default: a temporary folder)")
+    args, overrides = parser.parse_known_args()
+    base = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="seqtext-quality-"))
+    rows, scores = [], []
+    for seed in args.seeds:
+        recipe = load_recipe(ROOT / "recipes" / f"{args.recipe}.yaml", ["--seed", str(seed), *overrides])
+        start = time.perf_counter()
+        result = train_classifier(recipe, base / f"{args.recipe}-seed{seed}", progress=False)
+        minutes = (time.perf_counter() - start) / 60
+        model = checkpoint.load(result["best"])
+        test = evaluate_classifier(model.model, evaluation_set(model, split="test")[0], model.label_map.names)
+        scores.append(test["accuracy"])
+        rows.append(
+            f"| {seed} | {result['accuracy']:.4f} | **{test['accuracy']:.4f}** | {test['macro_f1']:.4f} | {test['n']:,} | "
+            f"{result['best_step']:,} of {result['steps']:,} | {minutes:.1f} |"
+        )
+        print(rows[-1], flush=True)
+    extra = f" {' '.join(overrides)}" if overrides else ""
+    mean = f"Mean test accuracy over {len(scores)} seeds: **{statistics.mean(scores):.4f}**." if len(scores) > 1 else ""
+    body = f"""## Held-out quality: {args.recipe}
+
+`python bench/quality.py {args.recipe} --seeds {" ".join(map(str, args.seeds))}{extra}` (the same as `seqtext train recipes/{args.recipe}.yaml --seed S`,
+then `seqtext evaluate RUN --split test`). The best validation checkpoint is scored once on the test split. {mean}
+
+| seed | best validation accuracy | test accuracy | test macro-F1 | test examples | best step of steps | training minutes |
+|---:|---:|---:|---:|---:|---|---:|
+{chr(10).join(rows)}
+"""
+    write_section(f"quality_{args.recipe}", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
