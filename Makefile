@@ -4,7 +4,7 @@
 #                SST-2's test split, and label two sentences showing the words its attention weighed
 #   make test    the test suite (what .ci/run runs)
 #   make vocab   rebuild the tokenizers in vocab/ from the recipes
-#   make bench   rerun the benchmarks and rewrite bench/RESULTS.md
+#   make bench   rerun every benchmark and rewrite bench/RESULTS.md (long: see the target)
 
 PYTHON ?= python3
 VENV := .venv
@@ -47,5 +47,10 @@ test: $(BIN)/.installed
 vocab: $(BIN)/.installed
 	for recipe in recipes/*.yaml; do $(BIN)/seqtext tokenizer $$recipe || exit 1; done
 
-bench: $(BIN)/.installed
+bench: $(BIN)/.installed  # about 1.5 hours on 2 cores; each script can also run alone
 	$(BIN)/python bench/tokenize_batch.py
+	$(BIN)/python bench/train_throughput.py --steps 15 --repeats 3
+	$(BIN)/python bench/quality.py sst2 --seeds 0 1 2
+	$(BIN)/python bench/quality.py trec --seeds 0 1 2
+	$(BIN)/python bench/quality.py imdb --seeds 0
+	$(BIN)/python bench/ablation.py --epochs 4

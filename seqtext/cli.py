@@ -71,8 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", metavar="NAME_OR_PATH", help="a labelled file, folder or named dataset (default: the model's own)"
     )
     evaluate.add_argument("--split", default="test", help="the split to evaluate (default: test)")
-    evaluate.add_argument("--data-dir", help="folder holding the named datasets (default: $SEQTEXT_DATA, else the Hub)")
-    evaluate.add_argument("--on-bad-rows", choices=BAD_ROW_POLICIES, help="stop at the first bad row (default) or skip and count")
+    _add_data_options(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--plot", metavar="FILE", help="also draw the confusion matrix as a PNG")
 
@@ -92,11 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_source_options(parser: argparse.ArgumentParser, metavar: str, help: str, optional: bool = False) -> None:
     parser.add_argument("source", metavar=metavar, nargs="?" if optional else None, help=help)
-    parser.add_argument("--data-dir", help="folder holding the named datasets (default: $SEQTEXT_DATA, else the Hub)")
-    parser.add_argument("--on-bad-rows", choices=BAD_ROW_POLICIES, help="stop at the first bad row (default) or skip and count")
+    _add_data_options(parser)
     parser.add_argument(
         "--seed", type=int, help="seed for the validation hold-out, batch order and weights (default: the recipe's)"
     )
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="folder holding the named datasets (default: $SEQTEXT_DATA, else the Hub)")
+    parser.add_argument("--on-bad-rows", choices=BAD_ROW_POLICIES, help="stop at the first bad row (default) or skip and count")
 
 
 def main(argv: list[str] | None = None) -> int:

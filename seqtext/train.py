@@ -104,7 +104,16 @@ def train_classifier(
     if config.class_weights == "balanced":
         counts = torch.bincount(train_set.labels, minlength=len(names)).double()
         class_weight = (counts.sum() / (len(names) * counts.clamp(min=1))).float().to(device)
-    state = trainer_state or {"step": 0, "epoch": 0, "batch": 0, "best_accuracy": None, "best_step": None, "evals_since_best": 0}
+    state = trainer_state or {
+        "step": 0,
+        "epoch": 0,
+        "batch": 0,
+        "best_accuracy": None,
+        "best_step": None,
+        "evals_since_best": 0,
+        "seconds": 0.0,
+    }
+    started = time.perf_counter() - state["seconds"]  # wall time of the run, across resumes
     model_args = {"vocab_size": prepared.tokenizer.vocab_size, "num_classes": len(names)}
     metrics_path = out_dir / "metrics.jsonl"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -173,6 +182,7 @@ def train_classifier(
                         "lr": lr,
                         "grad_norm": window["norm"] / window["steps"],  # before clipping
                         "tokens_per_s": window["tokens"] / seconds,
+                        "elapsed_s": time.perf_counter() - started,
                     }
                     record(entry)
                     bar.set_postfix(
@@ -189,7 +199,16 @@ def train_classifier(
                     }
                 if state["step"] % config.eval_every == 0 or state["step"] == total_steps:
                     report = evaluate_classifier(model, validation_set, names, device=device)
-                    record({"split": "validation", "step": state["step"], "epoch": state["epoch"], **_headline(report)})
+                    state["seconds"] = time.perf_counter() - started
+                    record(
+                        {
+                            "split": "validation",
+                            "step": state["step"],
+                            "epoch": state["epoch"],
+                            **_headline(report),
+                            "elapsed_s": state["seconds"],
+                        }
+                    )
                     if state["best_accuracy"] is None or report["accuracy"] > state["best_accuracy"]:
                         state.update(
                             best_accuracy=report["accuracy"], best_step=state["step"], evals_since_best=0, best=_headline(report)
