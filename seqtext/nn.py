@@ -36,8 +36,8 @@ class RecurrentEncoder(nn.Module):
     Each direction of each layer is its own one-layer ``nn.LSTM`` / ``nn.GRU``. The forward one reads the
     left-aligned batch as it is: padding comes after every real token, so it cannot reach them. The
     backward one reads each row reversed within its own length. This gives the outputs of packed
-    sequences (``pack_padded_sequence``) to float rounding, at the speed of padded ones: packing's
-    backward pass is 1.6x (12 tokens) to 4.7x (200 tokens) slower on CPU (measured, batch 64, H 128).
+    sequences (``pack_padded_sequence``) to float rounding, near the speed of padded ones: on CPU it runs
+    1.5x (12 tokens) to 3.6x (250 tokens) faster than packing (bench/encoder_speed.py, bench/RESULTS.md).
     """
 
     def __init__(
