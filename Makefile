@@ -47,10 +47,10 @@ test: $(BIN)/.installed
 vocab: $(BIN)/.installed
 	for recipe in recipes/*.yaml; do $(BIN)/seqtext tokenizer $$recipe || exit 1; done
 
-bench: $(BIN)/.installed  # about 1.5 hours on 2 cores; each script can also run alone
+bench: $(BIN)/.installed  # long (see README, Results); each script can also run alone
 	$(BIN)/python bench/tokenize_batch.py
 	$(BIN)/python bench/train_throughput.py --steps 15 --repeats 3
 	$(BIN)/python bench/quality.py sst2 --seeds 0 1 2
 	$(BIN)/python bench/quality.py trec --seeds 0 1 2
 	$(BIN)/python bench/quality.py imdb --seeds 0
-	$(BIN)/python bench/ablation.py --epochs 4
+	$(BIN)/python bench/ablation.py --epochs 3
