@@ -1,7 +1,8 @@
 # seqtext's commands. Each target makes its own virtual environment first (.venv, from pyproject.toml),
 # so a fresh clone needs nothing but Python 3.11+ and a package index.
-#   make demo    the main job end to end: train a small SST-2 classifier (a few minutes), evaluate it on
-#                SST-2's test split, and label two sentences showing the words its attention weighed
+#   make demo    the main jobs end to end: train a small SST-2 classifier (a few minutes), evaluate it on
+#                SST-2's test split, and label two sentences showing the words its attention weighed; then
+#                train a character model on Tiny Shakespeare for 600 steps, evaluate it, and continue a prompt
 #   make test    the test suite (what .ci/run runs)
 #   make vocab   rebuild the tokenizers in vocab/ from the recipes
 #   make bench   rerun every benchmark and rewrite bench/RESULTS.md (long: see the target)
@@ -31,6 +32,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 DEMO_RUN := runs/quickstart
+DEMO_LM := runs/quickstart-lm
 
 demo: $(BIN)/.installed
 	$(BIN)/seqtext data recipes/sst2.yaml
@@ -40,6 +42,10 @@ demo: $(BIN)/.installed
 	$(BIN)/seqtext predict $(DEMO_RUN) --explain \
 		"A gorgeous, witty, seductive movie." \
 		"The plot is nothing but boilerplate clichés from start to finish."
+	rm -rf $(DEMO_LM)
+	$(BIN)/seqtext train recipes/shakespeare.yaml --out $(DEMO_LM) --max-steps 600
+	$(BIN)/seqtext evaluate $(DEMO_LM)
+	$(BIN)/seqtext generate $(DEMO_LM) --prompt "ROMEO:" --length 300 --temperature 0.8 --seed 0
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
@@ -54,3 +60,7 @@ bench: $(BIN)/.installed  # long (see README, Results); each script can also run
 	$(BIN)/python bench/quality.py trec --seeds 0 1 2
 	$(BIN)/python bench/quality.py imdb --seeds 0
 	$(BIN)/python bench/ablation.py --epochs 3
+	$(BIN)/python bench/baseline_quality.py sst2 --seed 0
+	rm -rf runs/shakespeare && $(BIN)/seqtext train recipes/shakespeare.yaml --out runs/shakespeare
+	$(BIN)/python bench/lm_curve.py runs/shakespeare
+	$(BIN)/python bench/lm_speed.py

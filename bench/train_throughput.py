@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import median, write_section  # noqa: E402
 from seqtext.batching import collate  # noqa: E402
-from seqtext.models.classifier import TextClassifier  # noqa: E402
+from seqtext.models.classifier import ClassifierOutput, TextClassifier  # noqa: E402
 from seqtext.nn import AdditiveAttention  # noqa: E402
 from seqtext.pipeline import bucket_sampler, prepare_classification  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
@@ -51,8 +51,8 @@ class TutorialClassifier(nn.Module):
     def forward(self, ids, lengths, mask):
         packed = pack_padded_sequence(self.dropout(self.embedding(ids)), lengths, batch_first=True, enforce_sorted=False)
         h, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=ids.shape[1])
-        context, _ = self.attention(h, mask)
-        return self.head(self.dropout(context))
+        context, attention = self.attention(h, mask)
+        return ClassifierOutput(self.head(self.dropout(context)), attention)
 
 
 def pad_to(batch, length: int):
@@ -67,9 +67,7 @@ def run_steps(model, optimizer, train_set, batches, pad_length=None) -> tuple[in
     for indices in batches:
         batch = collate([train_set[i] for i in indices])
         ids, lengths, mask = pad_to(batch, pad_length) if pad_length else (batch.ids, batch.lengths, batch.mask)
-        out = model(ids, lengths, mask)
-        logits = out if torch.is_tensor(out) else out.logits
-        loss = F.cross_entropy(logits, batch.labels)
+        loss = F.cross_entropy(model(ids, lengths, mask).logits, batch.labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

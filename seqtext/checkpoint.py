@@ -22,16 +22,20 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
 from seqtext.data import LabelMap
 from seqtext.errors import DataError
+from seqtext.models.charlm import CharLM, LanguageModelConfig
 from seqtext.models.classifier import ClassifierConfig, TextClassifier
 from seqtext.tokenizer import Tokenizer
 
 FORMAT_VERSION = 1
-MODELS = {"classifier": (ClassifierConfig, TextClassifier)}  # kind -> (config class, module class)
+MODELS = {  # kind -> (config class, module class)
+    "classifier": (ClassifierConfig, TextClassifier),
+    "language_model": (LanguageModelConfig, CharLM),
+}
 
 
 @dataclass
@@ -40,7 +44,7 @@ class Checkpoint:
     config: dict  # the whole of config.json
     model: nn.Module
     tokenizer: Tokenizer
-    label_map: LabelMap | None
+    label_map: LabelMap | None  # classifiers only
 
     @property
     def kind(self) -> str:
@@ -72,8 +76,12 @@ def save(
     label_map: LabelMap | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     trainer: dict | None = None,
+    tensors: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Write a checkpoint directory atomically; ``trainer`` counters and the optimizer make it resumable."""
+    """Write a checkpoint directory atomically; ``trainer`` counters and the optimizer make it resumable.
+
+    ``tensors`` are more of the trainer's state (a language model's carried recurrent state), saved with it.
+    """
     directory = Path(directory)
     temporary = directory.with_name(f".{directory.name}.tmp")
     shutil.rmtree(temporary, ignore_errors=True)
@@ -86,17 +94,19 @@ def save(
         "recipe": recipe,
     }
     _write_json(temporary / "config.json", config)
-    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(temporary / "model.safetensors"))
+    save_model(model, str(temporary / "model.safetensors"))  # stores a tied weight once
     tokenizer.save(temporary / "tokenizer.json")
     if label_map is not None:
         label_map.save(temporary / "labels.json")
     if trainer is not None:
-        tensors, optimizer_json = _flatten_optimizer(optimizer.state_dict()) if optimizer is not None else ({}, None)
-        tensors["rng.torch"] = torch.get_rng_state()
+        tensors_out = {f"task.{k}": v.detach().contiguous() for k, v in (tensors or {}).items()}
+        optimizer_tensors, optimizer_json = _flatten_optimizer(optimizer.state_dict()) if optimizer is not None else ({}, None)
+        tensors_out.update(optimizer_tensors)
+        tensors_out["rng.torch"] = torch.get_rng_state()
         if torch.cuda.is_available():
             for i, state in enumerate(torch.cuda.get_rng_state_all()):
-                tensors[f"rng.cuda.{i}"] = state
-        save_file(tensors, str(temporary / "trainer.safetensors"))
+                tensors_out[f"rng.cuda.{i}"] = state
+        save_file(tensors_out, str(temporary / "trainer.safetensors"))
         _write_json(temporary / "trainer.json", {**trainer, "optimizer": optimizer_json})
     for child in temporary.iterdir():
         _fsync(child)
@@ -130,7 +140,7 @@ def load(path: str | Path, kind: str | None = None) -> Checkpoint:
     except (TypeError, KeyError) as err:
         raise DataError(f"{directory}/config.json: does not describe a {config['kind']} ({err})") from None
     try:
-        model.load_state_dict(load_file(str(directory / "model.safetensors")))
+        load_model(model, str(directory / "model.safetensors"))
     except FileNotFoundError:
         raise DataError(f"{directory}: no model.safetensors") from None
     except (SafetensorError, RuntimeError, OSError) as err:
@@ -143,7 +153,8 @@ def load(path: str | Path, kind: str | None = None) -> Checkpoint:
 
 
 def load_trainer_state(directory: str | Path, optimizer: torch.optim.Optimizer | None) -> dict:
-    """Restore the optimizer and RNG states saved with a checkpoint; returns the trainer counters."""
+    """Restore the optimizer and RNG states saved with a checkpoint; returns the trainer counters, with the
+    task's own saved tensors under ``"tensors"``."""
     directory = Path(directory)
     trainer = _read_json(directory / "trainer.json")
     try:
@@ -156,7 +167,7 @@ def load_trainer_state(directory: str | Path, optimizer: torch.optim.Optimizer |
     cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
     if cuda_states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda_states)
-    return trainer
+    return {**trainer, "tensors": {k.removeprefix("task."): v for k, v in tensors.items() if k.startswith("task.")}}
 
 
 def _flatten_optimizer(state_dict: dict) -> tuple[dict[str, torch.Tensor], dict]:

@@ -63,14 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser(
         "evaluate",
-        help="accuracy, macro-F1, per-class report and confusion matrix of a checkpoint",
-        description="Evaluate a checkpoint on held-out data: by default the test split of the dataset it was trained on.",
+        help="accuracy, macro-F1, per-class report and confusion matrix; or a language model's loss, bits/char, perplexity",
+        description="Evaluate a checkpoint on held-out data: by default the held-out split of the dataset it was trained on.",
     )
     evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help="a run directory (its best/) or a checkpoint directory")
     evaluate.add_argument(
         "--data", metavar="NAME_OR_PATH", help="a labelled file, folder or named dataset (default: the model's own)"
     )
-    evaluate.add_argument("--split", default="test", help="the split to evaluate (default: test)")
+    evaluate.add_argument(
+        "--split",
+        help="the split to evaluate (default: test for a classifier; validation for a language model, "
+        "or the whole file given with --data)",
+    )
     _add_data_options(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--plot", metavar="FILE", help="also draw the confusion matrix as a PNG")
@@ -86,6 +90,23 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="print one JSON object a line: text, label, probs")
     predict.add_argument("--explain", action="store_true", help="shade each word by its attention weight")
     predict.add_argument("--html", metavar="FILE", help="write the texts, shaded by attention, as a web page")
+
+    generate = commands.add_parser(
+        "generate",
+        help="continue a prompt with a character language model, streaming the text",
+        description="Prime a language model with --prompt in one pass, then sample one character at a time. "
+        "Prompt characters outside the model's vocabulary are an error that names them.",
+    )
+    generate.add_argument("checkpoint", metavar="CHECKPOINT", help="a run directory (its best/) or a checkpoint directory")
+    generate.add_argument("--prompt", default="", help="text to continue (default: start after a line break)")
+    generate.add_argument("--length", type=int, default=500, help="characters to generate per sample (default: 500)")
+    generate.add_argument("--temperature", type=float, default=1.0, help="divide the logits by T; 0 is greedy (default: 1)")
+    generate.add_argument("--top-k", type=int, help="sample among the K most likely characters only")
+    generate.add_argument("--top-p", type=float, help="sample among the fewest characters whose probability reaches P")
+    generate.add_argument("--greedy", action="store_true", help="always take the most likely character")
+    generate.add_argument("--num-samples", type=int, default=1, help="samples to draw, as one batch (default: 1)")
+    generate.add_argument("--seed", type=int, help="the same seed gives the same text (default: a fresh one)")
+    generate.add_argument("--json", action="store_true", help="print one JSON object with the samples")
     return parser
 
 
@@ -109,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "predict":  # texts may follow the options: argparse leaves those over
             args.texts += [arg for arg in extra if not arg.startswith("--")]
             extra = [arg for arg in extra if arg.startswith("--")]
-        if extra and args.command in ("evaluate", "predict"):
+        if extra and args.command in ("evaluate", "predict", "generate"):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return COMMANDS[args.command](args, extra)
     except SeqtextError as err:
@@ -157,7 +178,7 @@ def _tokenizer(args: argparse.Namespace, extra: list[str]) -> int:
 def _train(args: argparse.Namespace, extra: list[str]) -> int:
     from seqtext import checkpoint
     from seqtext.recipe import load_recipe
-    from seqtext.train import train_classifier
+    from seqtext.train import train
 
     overrides = _common_overrides(args, extra)
     if args.data is not None:
@@ -166,7 +187,7 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
         overrides += ["--train.max_steps", str(args.max_steps)]
     if args.resume:
         out = Path(args.resume)
-        saved = checkpoint.load(out / "last", kind="classifier").recipe
+        saved = checkpoint.load(out / "last").recipe
         if args.source is not None:
             print(f"seqtext: resuming with the recipe saved in {out}/last; {args.source} is not read", file=sys.stderr)
         recipe = load_recipe(None, overrides, base=saved)
@@ -175,11 +196,14 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
             raise ConfigError("give a RECIPE to train, or --resume DIR")
         recipe = load_recipe(args.source, overrides)
         out = Path(args.out) if args.out else Path("runs") / Path(args.source).stem
-    if recipe.task != "classification":
-        raise ConfigError(f"{args.source}: training a {recipe.task} model is not available yet")
-    result = train_classifier(recipe, out, resume=bool(args.resume))
+    result = train(recipe, out, resume=bool(args.resume))
     if args.json:
         print(json.dumps(result, indent=2))
+    elif recipe.task == "language_model":
+        print(
+            f"{result['best']}: best validation loss {result['loss']:.4f} nats/char, {result['bpc']:.4f} bits/char, "
+            f"perplexity {result['perplexity']:.2f} (step {result['best_step']} of {result['steps']})"
+        )
     else:
         print(
             f"{result['best']}: best validation accuracy {result['accuracy']:.4f}, macro-F1 {result['macro_f1']:.4f} "
@@ -192,8 +216,12 @@ def _evaluate(args: argparse.Namespace, extra: list[str]) -> int:
     from seqtext import checkpoint, report
     from seqtext.evaluate import evaluate_classifier, evaluation_set
 
-    model = checkpoint.load(args.checkpoint, kind="classifier")
-    encoded, description = evaluation_set(model, args.data, args.split, args.data_dir, args.on_bad_rows)
+    model = checkpoint.load(args.checkpoint)
+    if model.kind == "language_model":
+        return _evaluate_language_model(model, args)
+    if model.kind != "classifier":
+        raise ConfigError(f"{model.path}: cannot evaluate a {model.kind} checkpoint")
+    encoded, description = evaluation_set(model, args.data, args.split or "test", args.data_dir, args.on_bad_rows)
     result = evaluate_classifier(model.model, encoded, model.label_map.names)
     if args.plot:
         from seqtext.plots import plot_confusion
@@ -203,6 +231,53 @@ def _evaluate(args: argparse.Namespace, extra: list[str]) -> int:
         print(json.dumps({"data": description, **result}, indent=2))
     else:
         report.print_evaluation(result, description)
+    return 0
+
+
+def _evaluate_language_model(model, args: argparse.Namespace) -> int:
+    from seqtext import report
+    from seqtext.evaluate import corpus_evaluation_set, evaluate_language_model
+
+    if args.plot:
+        raise ConfigError("--plot draws a classifier's confusion matrix; a language model has none")
+    ids, description = corpus_evaluation_set(model, args.data, args.split, args.data_dir)
+    result = evaluate_language_model(model.model, ids)
+    if result["n_unknown"]:
+        print(f"seqtext: {result['n_unknown']:,} characters are outside the model's vocabulary and not scored", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"data": description, **result}, indent=2))
+    else:
+        report.print_language_model_evaluation(result, description)
+    return 0
+
+
+def _generate(args: argparse.Namespace, extra: list[str]) -> int:
+    from seqtext import checkpoint
+    from seqtext.generate import Sampling, check_request, generate
+
+    sampling = Sampling(0.0 if args.greedy else args.temperature, args.top_k, args.top_p)
+    model = checkpoint.load(args.checkpoint, kind="language_model")
+    check_request(model.tokenizer, args.prompt, args.length, args.num_samples)
+    stream = not args.json and args.num_samples == 1
+    if stream:
+        sys.stdout.write(args.prompt)
+        sys.stdout.flush()
+
+    def show(chars) -> None:
+        sys.stdout.write(model.tokenizer.id_to_token(int(chars[0])))
+        sys.stdout.flush()
+
+    samples = generate(
+        model.model, model.tokenizer, args.prompt, args.length, args.num_samples, sampling, args.seed, show if stream else None
+    )
+    if args.json:
+        settings = {"temperature": sampling.temperature, "top_k": sampling.top_k, "top_p": sampling.top_p, "seed": args.seed}
+        print(json.dumps({"prompt": args.prompt, **settings, "samples": samples}))
+    elif stream:
+        print()
+    else:
+        for number, sample in enumerate(samples, 1):
+            print(f"--- sample {number} ---\n{args.prompt}{sample}")
     return 0
 
 
@@ -233,7 +308,14 @@ def _predict(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"data": _data, "tokenizer": _tokenizer, "train": _train, "evaluate": _evaluate, "predict": _predict}
+COMMANDS = {
+    "data": _data,
+    "tokenizer": _tokenizer,
+    "train": _train,
+    "evaluate": _evaluate,
+    "predict": _predict,
+    "generate": _generate,
+}
 
 
 def _common_overrides(args: argparse.Namespace, extra: list[str]) -> list[str]:

@@ -1,24 +1,25 @@
-"""Evaluation: run a classifier over an encoded split and report accuracy, macro-F1, a per-class report,
-the confusion matrix and the mean loss.
-
-Batches are sorted by length (no shuffling), which keeps padding near zero; results are put back in
-the split's order.
+"""Evaluation. Classifiers: accuracy, macro-F1, a per-class report, the confusion matrix and the mean loss,
+over batches sorted by length (no shuffling; results are put back in the split's order). Language
+models: the mean cross-entropy of every next character in nats, bits per character and perplexity.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from seqtext.batching import BucketBatchSampler, EncodedTexts, collate
+from seqtext.batching import IGNORE_INDEX, BucketBatchSampler, EncodedTexts, LMStreams, collate
 from seqtext.checkpoint import Checkpoint
-from seqtext.data import encode_labels, load_splits
+from seqtext.data import encode_labels, load_corpus, load_splits, read_text_file, split_corpus
 from seqtext.errors import DataError
+from seqtext.models.charlm import CharLM
 from seqtext.models.classifier import TextClassifier
 from seqtext.readers import read_rows
 from seqtext.recipe import load_recipe
+from seqtext.tokenizer import UNK_ID
 
 
 @torch.no_grad()
@@ -112,3 +113,68 @@ def evaluation_set(
         if "label" not in table.column_names:
             raise DataError(f"{description} has no labels to evaluate against")
     return EncodedTexts.from_texts(checkpoint.tokenizer, table["text"], table["label"], config.max_length), description
+
+
+@torch.no_grad()
+def evaluate_language_model(
+    model: CharLM, ids: torch.Tensor, batch_size: int = 16, bptt: int = 256, device: str | torch.device = "cpu"
+) -> dict:
+    """Loss (nats per character), bits per character, perplexity and next-character accuracy over ``ids``.
+
+    The stream is read as ``batch_size`` contiguous rows, each with its state carried from window to
+    window, so only the first characters of each row are predicted without context. Characters outside
+    the model's vocabulary (``<unk>``) are not scored; ``n_unknown`` counts them.
+    """
+    model.eval()
+    streams = LMStreams(ids, max(1, min(batch_size, len(ids) - 1)), bptt)
+    total, correct, scored, state = 0.0, 0, 0, None
+    for inputs, targets in streams:
+        targets = targets.masked_fill(targets == UNK_ID, IGNORE_INDEX).to(device)  # (B, T)
+        logits, state = model(inputs.to(device), state)  # (B, T, V)
+        losses = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none")
+        total += losses.sum().item()
+        valid = targets != IGNORE_INDEX  # (B, T)
+        correct += int((logits.argmax(-1) == targets)[valid].sum())
+        scored += int(valid.sum())
+    if scored == 0:
+        raise DataError("nothing to evaluate: the text has no characters the model knows after its first")
+    loss = total / scored
+    return {
+        "loss": loss,
+        "bpc": loss / math.log(2),
+        "perplexity": math.exp(loss),
+        "accuracy": correct / scored,
+        "n_chars": scored,
+        "n_unknown": int((ids[1:] == UNK_ID).sum()),
+    }
+
+
+def corpus_evaluation_set(
+    checkpoint: Checkpoint, data: str | None = None, split: str | None = None, data_dir: str | None = None
+) -> tuple[torch.Tensor, str]:
+    """The ids to evaluate a language model on, encoded with its own tokenizer, and a description.
+
+    Without ``data``: ``split`` (default validation) of the corpus the model was trained on, cut at the
+    same position. With ``data``: a plain-text file is evaluated whole, unless ``split`` asks for its
+    train or validation part; a named corpus or folder is cut as in training (default validation).
+    """
+    recipe = load_recipe(None, base=checkpoint.recipe)
+    fraction = recipe.data.train_fraction
+    if data is not None and Path(data).is_file() and split is None:
+        return checkpoint.tokenizer.encode_corpus(read_text_file(data)), f"{data} (whole)"
+    split = split or "validation"
+    if split not in ("train", "validation"):
+        raise DataError(
+            f"a language model's corpus is cut into train and validation by position (train_fraction {fraction}); "
+            f"there is no {split!r} part: use --split validation, or --data FILE for other text"
+        )
+    if data is not None and Path(data).is_file():
+        text, source = read_text_file(data), data
+    else:
+        text, source = load_corpus(
+            data or recipe.data.dataset, data_directory=data_dir or recipe.data.data_dir, text_column=recipe.data.text_column
+        )
+    part = split_corpus(text, fraction)[0 if split == "train" else 1]
+    described = "first" if split == "train" else "last"
+    share = fraction if split == "train" else 1 - fraction
+    return checkpoint.tokenizer.encode_corpus(part), f"{source}, {split} split ({described} {share:.0%} of the characters)"

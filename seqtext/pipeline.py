@@ -102,12 +102,16 @@ def prepare_classification(
     return ClassificationData(data, tokenizer, tokenizer_source, encoded, seconds)
 
 
-def prepare_corpus(recipe: Recipe) -> CorpusData:
+def prepare_corpus(recipe: Recipe, tokenizer: Tokenizer | None = None) -> CorpusData:
+    """Load the recipe's corpus, split it by position, and encode both parts with its tokenizer (or ``tokenizer``)."""
     clock = time.perf_counter()
     train_text, validation_text, source = load_corpus_parts(recipe)
     seconds = {"load": time.perf_counter() - clock}
     clock = time.perf_counter()
-    tokenizer, tokenizer_source = get_tokenizer(recipe.tokenizer, [train_text])
+    if tokenizer is not None:
+        tokenizer_source = "the checkpoint's"
+    else:
+        tokenizer, tokenizer_source = get_tokenizer(recipe.tokenizer, [train_text])
     seconds["tokenizer"] = time.perf_counter() - clock
     clock = time.perf_counter()
     train_ids, validation_ids = tokenizer.encode_corpus(train_text), tokenizer.encode_corpus(validation_text)
@@ -174,7 +178,9 @@ def classification_summary(prepared: ClassificationData, recipe: Recipe) -> dict
 
 
 def corpus_summary(prepared: CorpusData, recipe: Recipe) -> dict:
-    streams = LMStreams(prepared.train_ids, recipe.batching.batch_size or 64, recipe.batching.bptt)
+    bptt = recipe.batching.bptt
+    usable = len(prepared.train_ids) - (bptt - 1)  # as training reads it: each epoch from an offset below bptt
+    streams = LMStreams(prepared.train_ids[:usable], recipe.batching.batch_size or 64, bptt)
     return {
         "dataset": prepared.source,
         "tokens": {"train": len(prepared.train_ids), "validation": len(prepared.validation_ids)},

@@ -18,11 +18,13 @@ from pathlib import Path
 import yaml
 
 from seqtext.errors import ConfigError
+from seqtext.models.charlm import LanguageModelConfig
 from seqtext.models.classifier import ClassifierConfig
 from seqtext.readers import BAD_ROW_POLICIES
 from seqtext.tokenizer import KINDS
 
-TASKS = ("classification", "language_model")
+MODEL_CONFIGS = {"classification": ClassifierConfig, "language_model": LanguageModelConfig}  # task -> its model's config
+TASKS = tuple(MODEL_CONFIGS)
 
 
 @dataclass
@@ -114,11 +116,19 @@ class Recipe:
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     batching: BatchingConfig = field(default_factory=BatchingConfig)
-    model: ClassifierConfig = field(default_factory=ClassifierConfig)
+    model: ClassifierConfig | LanguageModelConfig | None = None  # the task's model config; None: its defaults
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self):
         _check_choice("task", self.task, TASKS)
+        expected = MODEL_CONFIGS[self.task]
+        if self.model is None:
+            self.model = expected()
+        elif not isinstance(self.model, expected):
+            raise ConfigError(f"a {self.task} recipe needs a {expected.__name__} model, not {type(self.model).__name__}")
+        if self.task == "language_model" and self.tokenizer.kind != "char":
+            kind = self.tokenizer.kind
+            raise ConfigError(f"a language_model recipe needs tokenizer.kind char (a character model), not {kind!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -190,6 +200,8 @@ def _build(cls, raw: dict, prefix: str):
         if key not in known:
             raise ConfigError(f"unknown key {prefix + str(key)!r} (known: {', '.join(prefix + k for k in known)})")
         hint = hints[key]
+        if cls is Recipe and key == "model":  # the task decides which model the section describes
+            hint = MODEL_CONFIGS.get(raw.get("task", "classification"), ClassifierConfig)
         if dataclasses.is_dataclass(hint):
             kwargs[key] = _build(hint, value, f"{prefix}{key}.")
         else:

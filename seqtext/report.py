@@ -56,6 +56,19 @@ def print_evaluation(report: dict, description: str) -> None:
     console.print(confusion)
 
 
+def print_language_model_evaluation(report: dict, description: str) -> None:
+    table = Table(title=description, show_header=False, box=None)
+    for name, value in (
+        ("loss", f"{report['loss']:.4f} nats/char"),
+        ("bits per character", f"{report['bpc']:.4f}"),
+        ("perplexity", f"{report['perplexity']:.3f}"),
+        ("next-character accuracy", f"{report['accuracy']:.4f}"),
+        ("characters scored", f"{report['n_chars']:,}"),
+    ):
+        table.add_row(name, value)
+    _console().print(table)
+
+
 def print_predictions(predictions: list, explain: bool = False) -> None:
     """One line a text: label, its probability and the text, tab-separated; with ``explain`` the text is
     shaded by attention (rich then lays the columns out with spaces)."""

@@ -1,5 +1,6 @@
 """The training loop: cross-entropy, gradient clipping, a learning-rate schedule, validation at fixed
-steps, early stopping, and the best and last checkpoints, resumable exactly.
+steps, early stopping, and the best and last checkpoints, resumable exactly. One loop trains both
+tasks; a small task object says what a batch, a step and a validation are for each.
 
 A run directory holds ``best/`` and ``last/`` checkpoints, ``metrics.jsonl`` (one JSON object per
 training log line and per validation) and ``curves.png``. The order of the data depends only on
@@ -21,11 +22,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from seqtext import checkpoint
-from seqtext.batching import collate
+from seqtext.batching import IGNORE_INDEX, LMStreams, collate
 from seqtext.errors import ConfigError, DataError
-from seqtext.evaluate import evaluate_classifier
+from seqtext.evaluate import evaluate_classifier, evaluate_language_model
+from seqtext.models.charlm import CharLM, detach_state
 from seqtext.models.classifier import TextClassifier
-from seqtext.pipeline import bucket_sampler, prepare_classification
+from seqtext.pipeline import bucket_sampler, prepare_classification, prepare_corpus
 from seqtext.plots import plot_curves
 from seqtext.recipe import Recipe, TrainConfig
 from seqtext.vectors import load_vectors
@@ -57,7 +59,125 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.O
     return torch.optim.AdamW(groups, lr=config.lr)
 
 
-def train_classifier(
+class ClassificationTask:
+    """What the loop needs to train a classifier: its data, model, batches, loss and validation."""
+
+    kind = "classifier"
+    score_name = "accuracy"  # higher is better
+
+    def __init__(self, recipe: Recipe, saved: checkpoint.Checkpoint | None, log: Callable[[str], None]):
+        self.recipe = recipe
+        if saved is not None:
+            prepared = prepare_classification(recipe, tokenizer=saved.tokenizer)
+            if saved.label_map != prepared.data.label_map:
+                ours, theirs = prepared.data.label_map.names, saved.label_map.names
+                raise DataError(f"{saved.path}: the data's labels {ours} differ from the run's {theirs}")
+            self.model = saved.model
+        else:
+            prepared = prepare_classification(recipe)
+            torch.manual_seed(recipe.seed)
+            self.model = TextClassifier(recipe.model, prepared.tokenizer.vocab_size, len(prepared.data.label_map))
+            if recipe.train.vectors:
+                coverage = load_vectors(recipe.train.vectors, prepared.tokenizer, self.model.embedding.weight)
+                log(f"seqtext: word vectors from {recipe.train.vectors} cover {coverage:.1%} of the vocabulary")
+        self.tokenizer, self.label_map = prepared.tokenizer, prepared.data.label_map
+        self.model_args = {"vocab_size": self.tokenizer.vocab_size, "num_classes": len(self.label_map)}
+        self.train_set, self.validation_set = prepared.encoded["train"], prepared.encoded["validation"]
+        self.sampler = bucket_sampler(self.train_set, recipe.batching, recipe.seed)
+        self.class_weight = None
+        if recipe.train.class_weights == "balanced":
+            counts = torch.bincount(self.train_set.labels, minlength=len(self.label_map)).double()
+            self.class_weight = (counts.sum() / (len(self.label_map) * counts.clamp(min=1))).float()
+
+    def steps_per_epoch(self) -> int:
+        return len(self.sampler)
+
+    def epoch(self, epoch: int) -> list[list[int]]:
+        self.sampler.set_epoch(epoch)
+        return self.sampler.batches()
+
+    def step(self, batch: list[int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """(loss, objective to minimise, counts) for one batch of text indices."""
+        batch = collate([self.train_set[i] for i in batch]).to(device)
+        out = self.model(batch.ids, batch.lengths, batch.mask)
+        weight = None if self.class_weight is None else self.class_weight.to(device)
+        loss = F.cross_entropy(out.logits, batch.labels, weight=weight, label_smoothing=self.recipe.train.label_smoothing)
+        objective = loss if out.penalty is None else loss + self.recipe.model.attention_penalty * out.penalty
+        correct = int((out.logits.argmax(1) == batch.labels).sum())
+        return loss, objective, {"correct": correct, "n": len(batch.labels), "tokens": int(batch.lengths.sum())}
+
+    def validate(self, device: torch.device) -> dict:
+        report = evaluate_classifier(self.model, self.validation_set, self.label_map.names, device=device)
+        return {key: report[key] for key in ("loss", "accuracy", "macro_f1", "n")}
+
+    def carried(self) -> dict[str, torch.Tensor]:
+        return {}  # nothing outlives a step
+
+    def restore(self, tensors: dict[str, torch.Tensor]) -> None:
+        pass
+
+
+class LanguageModelTask:
+    """Truncated back-propagation through time over the corpus as ``batch_size`` contiguous streams.
+
+    The recurrent state is carried from each window to the next and detached, so gradients flow back
+    ``bptt`` steps while the state sees the whole stream. Each epoch starts the streams at a seeded offset
+    below ``bptt``, so that windows do not always cut the text at the same places.
+    """
+
+    kind = "language_model"
+    score_name = "loss"  # lower is better
+
+    def __init__(self, recipe: Recipe, saved: checkpoint.Checkpoint | None, log: Callable[[str], None]):
+        self.recipe = recipe
+        prepared = prepare_corpus(recipe, tokenizer=saved.tokenizer if saved is not None else None)
+        if saved is not None:
+            self.model = saved.model
+        else:
+            torch.manual_seed(recipe.seed)
+            self.model = CharLM(recipe.model, prepared.tokenizer.vocab_size)
+        self.tokenizer, self.label_map = prepared.tokenizer, None
+        self.model_args = {"vocab_size": self.tokenizer.vocab_size}
+        self.train_ids, self.validation_ids = prepared.train_ids, prepared.validation_ids
+        self.bptt = recipe.batching.bptt
+        self.usable = len(self.train_ids) - (self.bptt - 1)  # the same stream length whatever the offset
+        self.streams = LMStreams(self.train_ids[: self.usable], recipe.batching.batch_size or 64, self.bptt)
+        self.state = None
+
+    def steps_per_epoch(self) -> int:
+        return len(self.streams)
+
+    def epoch(self, epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        generator = torch.Generator().manual_seed(self.recipe.seed * 1_000_003 + epoch)
+        offset = int(torch.randint(self.bptt, (1,), generator=generator)) if epoch > 0 else 0
+        self.state = None
+        return list(LMStreams(self.train_ids[offset : offset + self.usable], self.streams.batch_size, self.bptt))
+
+    def step(self, batch: tuple[torch.Tensor, torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        inputs, targets = batch[0].to(device), batch[1].to(device)  # (B, T)
+        logits, state = self.model(inputs, self.state)  # (B, T, V)
+        self.state = detach_state(state)
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
+        valid = targets != IGNORE_INDEX
+        correct = int((logits.argmax(-1) == targets)[valid].sum())
+        return loss, loss, {"correct": correct, "n": int(valid.sum()), "tokens": int(valid.sum())}
+
+    def validate(self, device: torch.device) -> dict:
+        report = evaluate_language_model(self.model, self.validation_ids, device=device)
+        return {key: report[key] for key in ("loss", "bpc", "perplexity", "accuracy", "n_chars")}
+
+    def carried(self) -> dict[str, torch.Tensor]:
+        return {} if self.state is None else {f"state.{i}": s.cpu() for i, s in enumerate(self.state)}
+
+    def restore(self, tensors: dict[str, torch.Tensor]) -> None:
+        states = [tensors[k] for k in sorted(tensors) if k.startswith("state.")]
+        self.state = tuple(states) if states else None
+
+
+TASKS = {"classification": ClassificationTask, "language_model": LanguageModelTask}
+
+
+def train(
     recipe: Recipe,
     out_dir: str | Path,
     resume: bool = False,
@@ -65,7 +185,7 @@ def train_classifier(
     log: Callable[[str], None] | None = None,
     should_stop: Callable[[dict], bool] | None = None,
 ) -> dict:
-    """Train the recipe's classifier into ``out_dir``; returns the best validation figures and paths.
+    """Train the recipe's model into ``out_dir``; returns the best validation figures and paths.
 
     ``resume`` continues from ``out_dir/last``. ``should_stop(state)`` is asked after every checkpoint
     and ends the run there when it answers True (as an interruption would).
@@ -74,47 +194,31 @@ def train_classifier(
     log = log or (lambda message: print(message, file=sys.stderr))
     config = recipe.train
     device = pick_device(config.device)
-    trainer_state = None
+    task_class = TASKS[recipe.task]
+    saved = None
     if resume:
-        saved = checkpoint.load(out_dir / "last", kind="classifier")
-        prepared = prepare_classification(recipe, tokenizer=saved.tokenizer)
-        if saved.label_map != prepared.data.label_map:
-            raise DataError(
-                f"{out_dir}: the data's labels {prepared.data.label_map.names} differ from the run's {saved.label_map.names}"
-            )
-        model = saved.model
-    else:
-        if (out_dir / "last").exists():
-            raise ConfigError(f"{out_dir} already holds a run: continue it with --resume, or choose another --out")
-        prepared = prepare_classification(recipe)
-        torch.manual_seed(recipe.seed)
-        model = TextClassifier(recipe.model, prepared.tokenizer.vocab_size, len(prepared.data.label_map))
-        if config.vectors:
-            coverage = load_vectors(config.vectors, prepared.tokenizer, model.embedding.weight)
-            log(f"seqtext: word vectors from {config.vectors} cover {coverage:.1%} of the vocabulary")
-    model.to(device)
+        saved = checkpoint.load(out_dir / "last", kind=task_class.kind)
+    elif (out_dir / "last").exists():
+        raise ConfigError(f"{out_dir} already holds a run: continue it with --resume, or choose another --out")
+    task = task_class(recipe, saved, log)
+    model = task.model.to(device)
     optimizer = make_optimizer(model, config)
-    if resume:
-        trainer_state = checkpoint.load_trainer_state(out_dir / "last", optimizer)
-    names = prepared.data.label_map.names
-    train_set, validation_set = prepared.encoded["train"], prepared.encoded["validation"]
-    sampler = bucket_sampler(train_set, recipe.batching, recipe.seed)
-    total_steps = min(config.max_steps or math.inf, config.epochs * len(sampler))
-    class_weight = None
-    if config.class_weights == "balanced":
-        counts = torch.bincount(train_set.labels, minlength=len(names)).double()
-        class_weight = (counts.sum() / (len(names) * counts.clamp(min=1))).float().to(device)
-    state = trainer_state or {
+    state = {
         "step": 0,
         "epoch": 0,
         "batch": 0,
-        "best_accuracy": None,
+        "best_score": None,
         "best_step": None,
         "evals_since_best": 0,
         "seconds": 0.0,
     }
+    carried = None
+    if resume:
+        state = checkpoint.load_trainer_state(out_dir / "last", optimizer)
+        carried = {k: v.to(device) for k, v in state.pop("tensors").items()}
+    total_steps = min(config.max_steps or math.inf, config.epochs * task.steps_per_epoch())
+    higher_is_better = task.score_name != "loss"
     started = time.perf_counter() - state["seconds"]  # wall time of the run, across resumes
-    model_args = {"vocab_size": prepared.tokenizer.vocab_size, "num_classes": len(names)}
     metrics_path = out_dir / "metrics.jsonl"
     out_dir.mkdir(parents=True, exist_ok=True)
     history = _history_until(metrics_path, state["step"])  # a resumed run forgets what came after its checkpoint
@@ -129,33 +233,33 @@ def train_classifier(
     def save(kind: str) -> None:
         checkpoint.save(
             out_dir / kind,
-            kind="classifier",
+            kind=task.kind,
             model=model,
-            model_args=model_args,
+            model_args=task.model_args,
             recipe=recipe.to_dict(),
-            tokenizer=prepared.tokenizer,
-            label_map=prepared.data.label_map,
+            tokenizer=task.tokenizer,
+            label_map=task.label_map,
             optimizer=optimizer if kind == "last" else None,
             trainer=state if kind == "last" else None,
+            tensors=task.carried() if kind == "last" else None,
         )
 
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=total_steps, initial=state["step"], disable=not show, file=sys.stderr, dynamic_ncols=True, unit="step")
-    window = {"loss": 0.0, "correct": 0, "n": 0, "tokens": 0, "norm": 0.0, "steps": 0, "start": time.perf_counter()}
+    window = _new_window()
     stop = state["step"] >= total_steps
     try:
         while not stop:
-            sampler.set_epoch(state["epoch"])
-            batches = sampler.batches()
+            batches = task.epoch(state["epoch"])
+            if carried is not None:  # resuming within an epoch: the state it had reached
+                task.restore(carried)
+                carried = None
             for index in range(state["batch"], len(batches)):
-                batch = collate([train_set[i] for i in batches[index]]).to(device)
                 lr = learning_rate(config, state["step"], total_steps)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 model.train()
-                out = model(batch.ids, batch.lengths, batch.mask)
-                loss = F.cross_entropy(out.logits, batch.labels, weight=class_weight, label_smoothing=config.label_smoothing)
-                objective = loss if out.penalty is None else loss + recipe.model.attention_penalty * out.penalty
+                loss, objective, counts = task.step(batches[index], device)
                 optimizer.zero_grad(set_to_none=True)
                 objective.backward()
                 norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm if config.clip_norm > 0 else math.inf)
@@ -165,11 +269,10 @@ def train_classifier(
                 state["step"] += 1
                 state["batch"] = index + 1
                 window["loss"] += loss.item()
-                window["correct"] += (out.logits.argmax(1) == batch.labels).sum().item()
-                window["n"] += len(batch.labels)
-                window["tokens"] += int(batch.lengths.sum())
                 window["norm"] += norm.item()
                 window["steps"] += 1
+                for key, value in counts.items():
+                    window[key] += value
                 bar.update(1)
                 if state["step"] % config.log_every == 0 or state["step"] == total_steps:
                     seconds = time.perf_counter() - window["start"]
@@ -178,7 +281,7 @@ def train_classifier(
                         "step": state["step"],
                         "epoch": state["epoch"],
                         "loss": window["loss"] / window["steps"],
-                        "accuracy": window["correct"] / window["n"],
+                        "accuracy": window["correct"] / max(1, window["n"]),
                         "lr": lr,
                         "grad_norm": window["norm"] / window["steps"],  # before clipping
                         "tokens_per_s": window["tokens"] / seconds,
@@ -188,31 +291,15 @@ def train_classifier(
                     bar.set_postfix(
                         loss=f"{entry['loss']:.3f}", acc=f"{entry['accuracy']:.3f}", tok_s=f"{entry['tokens_per_s']:,.0f}"
                     )
-                    window = {
-                        "loss": 0.0,
-                        "correct": 0,
-                        "n": 0,
-                        "tokens": 0,
-                        "norm": 0.0,
-                        "steps": 0,
-                        "start": time.perf_counter(),
-                    }
+                    window = _new_window()
                 if state["step"] % config.eval_every == 0 or state["step"] == total_steps:
-                    report = evaluate_classifier(model, validation_set, names, device=device)
+                    report = task.validate(device)
                     state["seconds"] = time.perf_counter() - started
-                    record(
-                        {
-                            "split": "validation",
-                            "step": state["step"],
-                            "epoch": state["epoch"],
-                            **_headline(report),
-                            "elapsed_s": state["seconds"],
-                        }
-                    )
-                    if state["best_accuracy"] is None or report["accuracy"] > state["best_accuracy"]:
-                        state.update(
-                            best_accuracy=report["accuracy"], best_step=state["step"], evals_since_best=0, best=_headline(report)
-                        )
+                    where = {"split": "validation", "step": state["step"], "epoch": state["epoch"]}
+                    record({**where, **report, "elapsed_s": state["seconds"]})
+                    score, best = report[task.score_name], state["best_score"]
+                    if best is None or (score > best if higher_is_better else score < best):
+                        state.update(best_score=score, best_step=state["step"], evals_since_best=0, best=report)
                         save("best")
                     else:
                         state["evals_since_best"] += 1
@@ -220,8 +307,8 @@ def train_classifier(
                     plot_curves(history, out_dir / "curves.png")
                     window["start"] = time.perf_counter()  # validation time is not training throughput
                     if config.patience is not None and state["evals_since_best"] >= config.patience:
-                        runs = config.patience
-                        log(f"seqtext: stopping early at step {state['step']}: no better validation accuracy in {runs} runs")
+                        name, runs = task.score_name, config.patience
+                        log(f"seqtext: stopping early at step {state['step']}: no better validation {name} in {runs} runs")
                         stop = True
                     if should_stop is not None and should_stop(state):
                         stop = True
@@ -243,8 +330,16 @@ def train_classifier(
     }
 
 
-def _headline(report: dict) -> dict:
-    return {key: report[key] for key in ("loss", "accuracy", "macro_f1", "n")}
+def train_classifier(recipe: Recipe, out_dir: str | Path, **options) -> dict:
+    """``train`` for a classification recipe (an error for any other task)."""
+    if recipe.task != "classification":
+        raise ConfigError(f"a {recipe.task} recipe does not train a classifier")
+    return train(recipe, out_dir, **options)
+
+
+def _new_window() -> dict:
+    """Running sums between two training log lines."""
+    return {"loss": 0.0, "norm": 0.0, "steps": 0, "correct": 0, "n": 0, "tokens": 0, "start": time.perf_counter()}
 
 
 def _history_until(path: Path, step: int) -> list[dict]:

@@ -1,5 +1,6 @@
 import gzip
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -52,7 +53,8 @@ def test_data_on_a_corpus_summarises_lm_streams(capsys):
     code, out, _ = _run(capsys, "data", "tinyshakespeare", "--batching.batch_size", "32", "--json")
     summary = json.loads(out)
     assert code == 0 and summary["tokens"] == {"train": 1003854, "validation": 111540}
-    assert summary["streams"]["count"] == 32 and summary["streams"]["length"] == -(-1003853 // 32)
+    pairs = 1003854 - 127 - 1  # training reads bptt - 1 = 127 characters fewer, from an offset each epoch
+    assert summary["streams"]["count"] == 32 and summary["streams"]["length"] == -(-pairs // 32)
 
 
 def test_skipping_bad_rows_reports_how_many(tmp_path, capsys, sst2_rows):
@@ -90,7 +92,7 @@ BAD_FILES = {
         (["data", "sst2", "--data-dir", "{tmp}"], "/sst2: no such folder"),
         (["tokenizer", "sst2"], "give --out FILE, or a recipe with tokenizer.path"),
         (["train", "{tmp}/missing.yaml"], "missing.yaml: no such recipe file"),
-        (["train", "recipes/shakespeare.yaml"], "training a language_model model is not available yet"),
+        (["train", "recipes/shakespeare.yaml", "--tokenizer.kind", "word"], "needs tokenizer.kind char (a character model)"),
         (["train"], "give a RECIPE to train, or --resume DIR"),
         (["evaluate", "{tmp}/no-run"], "no-run: no such checkpoint"),
         (["predict", "{tmp}/no-run", "good"], "no-run: no such checkpoint"),
@@ -190,7 +192,9 @@ def _copy_with_kind(run, tmp_path, kind):
             ["evaluate", "{run}", "--data", "{tmp}/unknown.jsonl"],
             "unknown.jsonl, line 2: unknown label 'neutral' (the model knows: negative, positive)",
         ),
-        (["evaluate", "{other}"], "other: a language_model checkpoint, not a classifier"),
+        (["predict", "{other}", "good"], "other: a language_model checkpoint, not a classifier"),
+        (["generate", "{run}", "--prompt", "good"], "best: a classifier checkpoint, not a language_model"),
+        (["evaluate", "{run}", "--plot", "{tmp}/x.png", "--split", "nope"], "no split 'nope'"),
         (["predict", "{run}", "--bogus"], "unrecognized arguments: --bogus"),
         (["predict", "{run}", "--file", "{tmp}/missing.txt"], "missing.txt: no such file"),
     ],
@@ -201,3 +205,48 @@ def test_checkpoint_commands_fail_in_one_line(trained_run, tmp_path, capsys, arg
     argv = [a.replace("{run}", str(trained_run)).replace("{tmp}", str(tmp_path)).replace("{other}", str(other)) for a in argv]
     code, out, err = _run(capsys, *argv)
     assert code == 2 and out == "" and err.count("\n") == 1 and message in err, err
+
+
+def test_train_evaluate_generate_a_language_model_through_the_cli(tmp_path, capsys, data_dir):
+    from .test_train_lm import TINY_LM
+
+    corpus = tmp_path / "slice.txt"
+    corpus.write_text((data_dir / "tinyshakespeare" / "input.txt").read_text()[:20_000])
+    run = tmp_path / "lm"
+    argv = ("train", RECIPES / "shakespeare.yaml", "--data", corpus, "--out", run, "--max-steps", "4", *TINY_LM)
+    code, out, _ = _run(capsys, *argv)
+    assert code == 0 and "best validation loss" in out and "bits/char" in out
+
+    code, out, _ = _run(capsys, "evaluate", run, "--json")
+    result = json.loads(out)
+    assert code == 0 and result["n_chars"] == 1999 and "last 10%" in result["data"]
+    assert result["bpc"] == pytest.approx(result["loss"] / math.log(2))
+    assert result["perplexity"] == pytest.approx(math.exp(result["loss"]))
+
+    other = tmp_path / "other.txt"
+    other.write_text("ROMEO: Zürich!\n")  # 'ü' is not in Tiny Shakespeare
+    code, out, err = _run(capsys, "evaluate", run, "--data", other, "--json")
+    assert code == 0 and json.loads(out)["n_chars"] == 13 and json.loads(out)["n_unknown"] == 1 and "1 characters" in err
+
+    args = ("generate", run, "--prompt", "ROMEO:", "--length", "25", "--num-samples", "2", "--seed", "3", "--json")
+    code, out, _ = _run(capsys, *args)
+    samples = json.loads(out)["samples"]
+    assert code == 0 and len(samples) == 2 and all(len(s) == 25 for s in samples)
+    assert _run(capsys, *args)[1] == out  # the same seed, the same text
+
+    code, out, _ = _run(capsys, "generate", run, "--prompt", "ROMEO:", "--length", "10", "--seed", "3")
+    assert code == 0 and out.startswith("ROMEO:") and len(out) == len("ROMEO:") + 10 + 1  # streamed, then a line break
+
+    for argv, message in (
+        (["--temperature", "-1"], "--temperature must be at least 0, not -1.0"),
+        (["--top-p", "0"], "--top-p must be in (0, 1], not 0.0"),
+        (["--top-k", "0"], "--top-k must be at least 1, not 0"),
+        (["--length", "-2"], "--length must be at least 0, not -2"),
+        (["--prompt", "Zürich"], "outside the model's vocabulary: 'ü'"),
+    ):
+        code, out, err = _run(capsys, "generate", run, *argv)
+        assert code == 2 and out == "" and err.count("\n") == 1 and message in err
+    code, _, err = _run(capsys, "evaluate", run, "--split", "test")
+    assert code == 2 and "there is no 'test' part" in err
+    code, _, err = _run(capsys, "predict", run, "good")
+    assert code == 2 and "a language_model checkpoint, not a classifier" in err

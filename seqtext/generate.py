@@ -1,0 +1,155 @@
+"""Text from a character language model: the prompt primes the state in one pass, then characters are
+sampled one at a time (temperature, top-k, top-p, or greedy), several samples as one batch.
+
+Stepping ``nn.LSTM`` one character at a time costs far more in per-call overhead than in arithmetic, so
+``Stepper`` runs the same weights through a hand-written step: the first layer's input projection is a
+table lookup (embedding times input weights, computed once), and each layer is one ``addmm`` pair and a
+few pointwise operations (bench/generate_speed.py measures it against the ``nn.LSTM`` loop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from seqtext.errors import ConfigError, DataError
+from seqtext.models.charlm import CharLM, State
+from seqtext.tokenizer import SPECIAL_TOKENS, Tokenizer
+
+
+@dataclass
+class Sampling:
+    temperature: float = 1.0  # 0 takes the most likely character (greedy)
+    top_k: int | None = None  # sample among the k most likely characters only
+    top_p: float | None = None  # sample among the fewest characters whose probabilities reach p (the nucleus)
+
+    def __post_init__(self):
+        if self.temperature < 0:
+            raise ConfigError(f"--temperature must be at least 0, not {self.temperature}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ConfigError(f"--top-k must be at least 1, not {self.top_k}")
+        if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
+            raise ConfigError(f"--top-p must be in (0, 1], not {self.top_p}")
+
+
+def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
+    """-inf outside the top k and outside the nucleus of probability ``top_p``; logits: (B, V) -> (B, V)."""
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (B, V)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        before = probs.cumsum(-1) - probs  # probability mass ranked above each character
+        drop = (before >= top_p).scatter(-1, order, before >= top_p)  # back in vocabulary order
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def next_ids(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One character per row: logits (B, V) -> ids (B,)."""
+    if sampling.temperature == 0:
+        return logits.argmax(-1)
+    logits = filter_logits(logits / sampling.temperature, sampling.top_k, sampling.top_p)
+    return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).squeeze(1)
+
+
+class Stepper:
+    """One step of a ``CharLM`` (in eval mode) from its own weights, without ``nn.LSTM``'s per-call overhead."""
+
+    def __init__(self, model: CharLM):
+        rnn, self.cell = model.rnn, model.config.cell
+        names = ("weight_ih_l{}", "weight_hh_l{}", "bias_ih_l{}", "bias_hh_l{}")
+        weights = [tuple(getattr(rnn, name.format(k)) for name in names) for k in range(rnn.num_layers)]
+        w_ih, _, b_ih, b_hh = weights[0]
+        table = model.embedding.weight @ w_ih.T + b_ih  # (V, G*H): the first layer's input projection of every character
+        self.table = table + b_hh if self.cell == "lstm" else table  # the GRU keeps b_hh inside its reset gate
+        self.layers = [(w.T.contiguous(), u.T.contiguous(), b, c) for w, u, b, c in weights]  # W_ih^T, W_hh^T, b_ih, b_hh
+        self.head_weight, self.head_bias = model.head.weight.T.contiguous(), model.head.bias  # (H, V), (V,)
+
+    def step(self, ids: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """ids: (B,), state: each (L, B, H) -> logits (B, V), the next state."""
+        h_in = state[0]
+        new_h, new_c = [], []
+        x = None
+        for k, (w_ih_t, w_hh_t, b_ih, b_hh) in enumerate(self.layers):
+            h = h_in[k]  # (B, H)
+            if self.cell == "lstm":
+                x_gates = self.table[ids] if k == 0 else torch.addmm(b_ih + b_hh, x, w_ih_t)  # (B, 4H)
+                gates = torch.addmm(x_gates, h, w_hh_t)  # (B, 4H), PyTorch's order: i, f, g, o
+                i, f, g, o = gates.chunk(4, dim=1)
+                c = torch.sigmoid(f) * state[1][k] + torch.sigmoid(i) * torch.tanh(g)  # (B, H)
+                h = torch.sigmoid(o) * torch.tanh(c)  # (B, H)
+                new_c.append(c)
+            else:
+                x_gates = self.table[ids] if k == 0 else torch.addmm(b_ih, x, w_ih_t)  # (B, 3H)
+                h_gates = torch.addmm(b_hh, h, w_hh_t)  # (B, 3H), PyTorch's order: r, z, n
+                x_r, x_z, x_n = x_gates.chunk(3, dim=1)
+                h_r, h_z, h_n = h_gates.chunk(3, dim=1)
+                r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+                h = torch.lerp(torch.tanh(x_n + r * h_n), h, z)  # (1 - z) * n + z * h
+            new_h.append(h)
+            x = h
+        logits = torch.addmm(self.head_bias, x, self.head_weight)  # (B, V)
+        next_state = (torch.stack(new_h), torch.stack(new_c)) if self.cell == "lstm" else (torch.stack(new_h),)
+        return logits, next_state
+
+
+def encode_prompt(tokenizer: Tokenizer, prompt: str) -> list[int]:
+    """The prompt's ids; characters the model never saw are an error naming them. An empty prompt starts
+    after a line break (or, without one in the vocabulary, after a space)."""
+    outside = sorted({ch for ch in prompt if tokenizer.token_to_id(ch) is None})
+    if outside:
+        names = ", ".join(repr(ch) for ch in outside)
+        raise DataError(f"--prompt has characters outside the model's vocabulary: {names}")
+    if not prompt:
+        prompt = "\n" if tokenizer.token_to_id("\n") is not None else " "
+        if tokenizer.token_to_id(prompt) is None:
+            raise DataError("--prompt is empty and the vocabulary has no line break or space to start from")
+    return [tokenizer.token_to_id(ch) for ch in prompt]
+
+
+def check_request(tokenizer: Tokenizer, prompt: str, length: int, num_samples: int) -> list[int]:
+    """The prompt's ids, after checking the request (before anything is printed)."""
+    if length < 0:
+        raise ConfigError(f"--length must be at least 0, not {length}")
+    if num_samples < 1:
+        raise ConfigError(f"--num-samples must be at least 1, not {num_samples}")
+    return encode_prompt(tokenizer, prompt)
+
+
+@torch.inference_mode()
+def generate(
+    model: CharLM,
+    tokenizer: Tokenizer,
+    prompt: str,
+    length: int = 500,
+    num_samples: int = 1,
+    sampling: Sampling | None = None,
+    seed: int | None = None,
+    on_step: Callable[[torch.Tensor], None] | None = None,
+) -> list[str]:
+    """``num_samples`` continuations of ``prompt``, each ``length`` characters; ``on_step(ids)`` sees each
+    step's characters (S,) as they are drawn. The same seed gives the same texts."""
+    prompt_ids = check_request(tokenizer, prompt, length, num_samples)
+    sampling = sampling or Sampling()
+    model.eval()
+    ids = torch.tensor(prompt_ids)[None, :].expand(num_samples, -1)  # (S, P)
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    logits, state = model(ids)  # the whole prompt in one pass: (S, P, V)
+    logits = logits[:, -1]  # (S, V)
+    never = torch.tensor([tokenizer.token_to_id(t) for t in SPECIAL_TOKENS if tokenizer.token_to_id(t) is not None])
+    stepper = Stepper(model)
+    drawn = []
+    for position in range(length):
+        logits[:, never] = float("-inf")  # padding, unknown and boundary tokens are not text
+        chars = next_ids(logits, sampling, generator)  # (S,)
+        drawn.append(chars)
+        if on_step is not None:
+            on_step(chars)
+        if position + 1 < length:
+            logits, state = stepper.step(chars, state)
+    columns = torch.stack(drawn, dim=1).tolist() if drawn else [[] for _ in range(num_samples)]  # (S, length)
+    return ["".join(tokenizer.id_to_token(i) for i in row) for row in columns]
