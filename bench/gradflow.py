@@ -79,7 +79,7 @@ def main() -> None:
         "LSTM, forget bias +1": lambda: _forget_bias(LSTMCell(embedding_size, args.hidden), 1.0),
         "GRU": lambda: GRUCell(embedding_size, args.hidden),
     }
-    norms = {name: torch.zeros(args.length) for name in makers}
+    norms = {name: torch.zeros(args.length, dtype=torch.float64) for name in makers}
     for seed in range(args.seeds):
         generator = torch.Generator().manual_seed(seed)
         starts = torch.randint(0, len(ids) - args.length - 1, (args.batch,), generator=generator)
@@ -106,7 +106,7 @@ def main() -> None:
     plt.close(figure)
 
     shown = [d for d in DISTANCES if d < args.length]
-    header = "| cell | " + " | ".join(f"d={d}" for d in shown) + " | ratio d=max / d=0 |"
+    header = "| cell | " + " | ".join(f"d={d}" for d in shown) + f" | ratio d={args.length - 1} / d=0 |"
     rows = [
         f"| {name} | "
         + " | ".join(f"{values[args.length - 1 - d].item():.2e}" for d in shown)

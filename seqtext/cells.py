@@ -173,8 +173,10 @@ class LSTMFunction(torch.autograd.Function):
 class LSTMLayer(nn.Module):
     """An LSTM layer over whole sequences whose gradients come from ``LSTMFunction``'s hand-written backward."""
 
-    def __init__(self, input_size: int, hidden_size: int):
+    def __init__(self, input_size: int, hidden_size: int, batch_first: bool = True):
         super().__init__()
+        if not batch_first:
+            raise ValueError("LSTMLayer reads batch-first input only")
         self.cell = LSTMCell(input_size, hidden_size)
 
     def forward(

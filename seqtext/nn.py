@@ -9,7 +9,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
+from seqtext.cells import LSTMLayer
+
+# reference_lstm: seqtext/cells.py's LSTM with back-propagation written by hand, for study (slow: a Python loop)
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "reference_lstm": LSTMLayer}
 POOLINGS = ("attention", "self_attention", "mean", "max", "last")
 
 

@@ -82,3 +82,23 @@ def test_the_hand_written_backward_passes_gradcheck():
     weight = (torch.randn(20, 7, dtype=torch.float64) * 0.5).requires_grad_()  # 4H x (H + I)
     bias = torch.randn(20, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(LSTMFunction.apply, (x, h0, c0, weight, bias))
+
+
+def test_a_classifier_can_run_on_the_reference_lstm():
+    from seqtext.models.classifier import ClassifierConfig, TextClassifier
+
+    torch.manual_seed(3)
+    fast = TextClassifier(ClassifierConfig(8, 6, cell="lstm", dropout=0.0, embedding_dropout=0.0), 20, 2).double().eval()
+    study = (
+        TextClassifier(ClassifierConfig(8, 6, cell="reference_lstm", dropout=0.0, embedding_dropout=0.0), 20, 2).double().eval()
+    )
+    study.load_state_dict(
+        {k: v for k, v in fast.state_dict().items() if ".forward_layers." not in k and ".backward_layers." not in k}, strict=False
+    )
+    for direction in ("forward_layers", "backward_layers"):
+        getattr(study.encoder, direction)[0] = LSTMLayer.from_torch(getattr(fast.encoder, direction)[0])
+    ids = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0]])
+    lengths, mask = torch.tensor([4, 2]), ids != 0
+    assert torch.allclose(study(ids, lengths, mask).logits, fast(ids, lengths, mask).logits, atol=1e-10)
+    study(ids, lengths, mask).logits.sum().backward()  # gradients through the hand-written backward
+    assert study.encoder.forward_layers[0].cell.W_f.grad.abs().sum() > 0

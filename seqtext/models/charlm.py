@@ -23,13 +23,13 @@ class LanguageModelConfig:
     embedding_size: int = 128
     hidden_size: int = 512
     num_layers: int = 2
-    cell: str = "lstm"  # lstm or gru
+    cell: str = "lstm"  # lstm or gru (multi-layer nn modules; the classifier also takes reference_lstm)
     dropout: float = 0.2  # on the embedding, between recurrent layers, and before the output layer
     tie_weights: bool = False  # share the embedding with the output layer (needs embedding_size == hidden_size)
 
     def __post_init__(self):
-        if self.cell not in CELLS:
-            raise ConfigError(f"model.cell must be one of {', '.join(CELLS)}, not {self.cell!r}")
+        if self.cell not in ("lstm", "gru"):
+            raise ConfigError(f"model.cell must be one of lstm, gru, not {self.cell!r}")
         for name in ("embedding_size", "hidden_size", "num_layers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be at least 1, not {getattr(self, name)}")

@@ -22,7 +22,7 @@ class ClassifierConfig:
     embedding_size: int = 128
     hidden_size: int = 128  # per direction
     num_layers: int = 1
-    cell: str = "lstm"  # lstm or gru
+    cell: str = "lstm"  # lstm, gru, or reference_lstm (seqtext/cells.py, hand-written BPTT; for study)
     bidirectional: bool = True
     pooling: str = "attention"  # attention, self_attention, mean, max or last
     attention_size: int = 128
