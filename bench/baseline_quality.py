@@ -86,7 +86,7 @@ def train_seqtext(recipe, base: Path) -> dict:
     result = train_classifier(recipe, base / "seqtext", progress=False)
     minutes = (time.perf_counter() - start) / 60
     model = checkpoint.load(result["best"])
-    prepared = prepare_classification(recipe, tokenizer=model.tokenizer)
+    prepared = prepare_classification(recipe, ("train", "validation", "test"), tokenizer=model.tokenizer)
     test = evaluate_classifier(model.model, prepared.encoded["test"], model.label_map.names)
     return {
         "validation": result["accuracy"],
@@ -107,7 +107,7 @@ def main() -> None:
     recipe = load_recipe(ROOT / "recipes" / f"{args.recipe}.yaml", overrides)
     results = {
         "seqtext": train_seqtext(recipe, Path(tempfile.mkdtemp(prefix="seqtext-baseline-quality-"))),
-        "baseline": train_baseline(recipe, prepare_classification(recipe)),
+        "baseline": train_baseline(recipe, prepare_classification(recipe, ("train", "validation", "test"))),
     }
     rows = []
     for name, r in results.items():
