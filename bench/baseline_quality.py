@@ -18,7 +18,6 @@ import copy
 import math
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -56,7 +55,7 @@ def train_baseline(recipe, prepared) -> dict:
     steps_per_epoch = len(train_set) // size
     total = recipe.train.epochs * steps_per_epoch
     longest = int(train_set.lengths.max())
-    best, step, start = {"accuracy": -1.0}, 0, time.perf_counter()
+    best, step = {"accuracy": -1.0}, 0
     for epoch in range(recipe.train.epochs):
         order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(recipe.seed * 1000 + epoch)).tolist()
         for first in range(0, steps_per_epoch * size, size):
@@ -75,25 +74,21 @@ def train_baseline(recipe, prepared) -> dict:
                 if accuracy > best["accuracy"]:
                     best = {"accuracy": accuracy, "step": step, "state": copy.deepcopy(model.state_dict())}
                 print(f"baseline step {step}/{total}: validation {accuracy:.4f}", flush=True)
-    minutes = (time.perf_counter() - start) / 60
     model.load_state_dict(best["state"])
     test = evaluate_classifier(model, test_set, names)
-    return {"validation": best["accuracy"], "best_step": best["step"], "steps": step, "test": test, "minutes": minutes}
+    return {"validation": best["accuracy"], "best_step": best["step"], "steps": step, "test": test}
 
 
 def train_seqtext(recipe, base: Path) -> dict:
-    start = time.perf_counter()
     result = train_classifier(recipe, base / "seqtext", progress=False)
-    minutes = (time.perf_counter() - start) / 60
     model = checkpoint.load(result["best"])
-    prepared = prepare_classification(recipe, ("train", "validation", "test"), tokenizer=model.tokenizer)
+    prepared = prepare_classification(recipe, ("test",), tokenizer=model.tokenizer)
     test = evaluate_classifier(model.model, prepared.encoded["test"], model.label_map.names)
     return {
         "validation": result["accuracy"],
         "best_step": result["best_step"],
         "steps": result["steps"],
         "test": test,
-        "minutes": minutes,
     }
 
 

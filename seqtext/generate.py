@@ -66,7 +66,8 @@ class Stepper:
         w_ih, _, b_ih, b_hh = weights[0]
         table = model.embedding.weight @ w_ih.T + b_ih  # (V, G*H): the first layer's input projection of every character
         self.table = table + b_hh if self.cell == "lstm" else table  # the GRU keeps b_hh inside its reset gate
-        self.layers = [(w.T.contiguous(), u.T.contiguous(), b, c) for w, u, b, c in weights]  # W_ih^T, W_hh^T, b_ih, b_hh
+        # W_ih^T, W_hh^T, and the input-side bias (the LSTM's two biases summed once, not at every step), b_hh
+        self.layers = [(w.T.contiguous(), u.T.contiguous(), b + c if self.cell == "lstm" else b, c) for w, u, b, c in weights]
         self.head_weight, self.head_bias = model.head.weight.T.contiguous(), model.head.bias  # (H, V), (V,)
 
     def step(self, ids: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
@@ -77,7 +78,7 @@ class Stepper:
         for k, (w_ih_t, w_hh_t, b_ih, b_hh) in enumerate(self.layers):
             h = h_in[k]  # (B, H)
             if self.cell == "lstm":
-                x_gates = self.table[ids] if k == 0 else torch.addmm(b_ih + b_hh, x, w_ih_t)  # (B, 4H)
+                x_gates = self.table[ids] if k == 0 else torch.addmm(b_ih, x, w_ih_t)  # (B, 4H), both biases in b_ih
                 gates = torch.addmm(x_gates, h, w_hh_t)  # (B, 4H), PyTorch's order: i, f, g, o
                 i, f, g, o = gates.chunk(4, dim=1)
                 c = torch.sigmoid(f) * state[1][k] + torch.sigmoid(i) * torch.tanh(g)  # (B, H)

@@ -159,8 +159,8 @@ class LanguageModelTask:
         self.state = detach_state(state)
         loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
         valid = targets != IGNORE_INDEX
-        correct = int((logits.argmax(-1) == targets)[valid].sum())
-        return loss, loss, {"correct": correct, "n": int(valid.sum()), "tokens": int(valid.sum())}
+        correct, n = int((logits.argmax(-1) == targets)[valid].sum()), int(valid.sum())
+        return loss, loss, {"correct": correct, "n": n, "tokens": n}
 
     def validate(self, device: torch.device) -> dict:
         report = evaluate_language_model(self.model, self.validation_ids, device=device)
