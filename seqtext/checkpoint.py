@@ -2,7 +2,7 @@
 
     config.json                 format version, model kind, model config and sizes, the training recipe
     model.safetensors           the weights
-    tokenizer.json              the tokenizer the model was trained with
+    tokenizer.json              the tokenizer the model was trained with (text models)
     labels.json                 the label map (classifiers)
     trainer.json                step, epoch, batch position, best score; optimizer hyper-parameters
     trainer.safetensors         optimizer moments and RNG states
@@ -29,12 +29,14 @@ from seqtext.data import LabelMap
 from seqtext.errors import DataError
 from seqtext.models.charlm import CharLM, LanguageModelConfig
 from seqtext.models.classifier import ClassifierConfig, TextClassifier
+from seqtext.models.forecaster import Forecaster, ForecasterConfig
 from seqtext.tokenizer import Tokenizer
 
 FORMAT_VERSION = 1
 MODELS = {  # kind -> (config class, module class)
     "classifier": (ClassifierConfig, TextClassifier),
     "language_model": (LanguageModelConfig, CharLM),
+    "forecaster": (ForecasterConfig, Forecaster),
 }
 
 
@@ -43,7 +45,7 @@ class Checkpoint:
     path: Path
     config: dict  # the whole of config.json
     model: nn.Module
-    tokenizer: Tokenizer
+    tokenizer: Tokenizer | None  # text models only
     label_map: LabelMap | None  # classifiers only
 
     @property
@@ -72,7 +74,7 @@ def save(
     model: nn.Module,
     model_args: dict,
     recipe: dict,
-    tokenizer: Tokenizer,
+    tokenizer: Tokenizer | None,
     label_map: LabelMap | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     trainer: dict | None = None,
@@ -95,7 +97,8 @@ def save(
     }
     _write_json(temporary / "config.json", config)
     save_model(model, str(temporary / "model.safetensors"))  # stores a tied weight once
-    tokenizer.save(temporary / "tokenizer.json")
+    if tokenizer is not None:
+        tokenizer.save(temporary / "tokenizer.json")
     if label_map is not None:
         label_map.save(temporary / "labels.json")
     if trainer is not None:
@@ -149,7 +152,8 @@ def load(path: str | Path, kind: str | None = None) -> Checkpoint:
         ) from None
     model.eval()
     label_map = LabelMap.load(directory / "labels.json") if (directory / "labels.json").exists() else None
-    return Checkpoint(directory, config, model, Tokenizer.load(directory / "tokenizer.json"), label_map)
+    tokenizer = None if config["kind"] == "forecaster" else Tokenizer.load(directory / "tokenizer.json")
+    return Checkpoint(directory, config, model, tokenizer, label_map)
 
 
 def load_trainer_state(directory: str | Path, optimizer: torch.optim.Optimizer | None) -> dict:

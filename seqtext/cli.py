@@ -24,7 +24,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="seqtext", description="Sequence models on text: data, tokenizers, LSTM / GRU classifiers.")
+    parser = _Parser(
+        prog="seqtext",
+        description="Sequence models on text: data, tokenizers, LSTM / GRU classifiers, language models, forecasters.",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     data = commands.add_parser(
@@ -50,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "train",
-        help="train a classifier from a recipe; keeps the best and the last checkpoint",
+        help="train a recipe's model (classifier, language model, forecaster); keeps the best and the last checkpoint",
         description="Train the recipe's model, validating every train.eval_every steps, and keep DIR/best and DIR/last. "
         + OVERRIDES,
     )
@@ -63,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser(
         "evaluate",
-        help="accuracy, macro-F1, per-class report and confusion matrix; or a language model's loss, bits/char, perplexity",
+        help="a classifier's accuracy, macro-F1 and confusion matrix; a language model's bits/char; a forecaster's RMSE",
         description="Evaluate a checkpoint on held-out data: by default the held-out split of the dataset it was trained on.",
     )
     evaluate.add_argument("checkpoint", metavar="CHECKPOINT", help="a run directory (its best/) or a checkpoint directory")
@@ -77,7 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_options(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
-    evaluate.add_argument("--plot", metavar="FILE", help="also draw the confusion matrix as a PNG")
+    evaluate.add_argument(
+        "--plot", metavar="FILE", help="also draw a PNG: a classifier's confusion matrix, a forecaster's truth vs forecasts"
+    )
+    evaluate.add_argument(
+        "--horizon", type=int, metavar="H", help="forecasters: values to forecast from each window (default: the model's)"
+    )
+    evaluate.add_argument(
+        "--strategy",
+        choices=("auto", "direct", "recursive"),
+        help="forecasters: direct (H outputs at once), recursive (feed predictions back), "
+        "or auto (direct when the model's horizon allows)",
+    )
 
     predict = commands.add_parser(
         "predict",
@@ -147,6 +161,10 @@ def _data(args: argparse.Namespace, extra: list[str]) -> int:
     recipe = _recipe(args, extra)
     if recipe.task == "language_model":
         summary = pipeline.corpus_summary(pipeline.prepare_corpus(recipe), recipe)
+    elif recipe.task == "forecasting":
+        from seqtext.series import series_summary
+
+        summary = series_summary(recipe)
     else:
         summary = pipeline.classification_summary(pipeline.prepare_classification(recipe), recipe)
         for split, n in summary["skipped_rows"].items():
@@ -163,6 +181,8 @@ def _tokenizer(args: argparse.Namespace, extra: list[str]) -> int:
 
     recipe = _recipe(args, extra)
     target = args.out or recipe.tokenizer.path
+    if recipe.task == "forecasting":
+        raise ConfigError("a forecasting recipe reads numbers: it has no tokenizer to train")
     if target is None:
         raise ConfigError("give --out FILE, or a recipe with tokenizer.path")
     if recipe.task == "language_model":
@@ -199,6 +219,11 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     result = train(recipe, out, resume=bool(args.resume))
     if args.json:
         print(json.dumps(result, indent=2))
+    elif recipe.task == "forecasting":
+        print(
+            f"{result['best']}: best validation RMSE {result['rmse']:.4f}, MAE {result['mae']:.4f} "
+            f"(step {result['best_step']} of {result['steps']})"
+        )
     elif recipe.task == "language_model":
         print(
             f"{result['best']}: best validation loss {result['loss']:.4f} nats/char, {result['bpc']:.4f} bits/char, "
@@ -217,6 +242,10 @@ def _evaluate(args: argparse.Namespace, extra: list[str]) -> int:
     from seqtext.evaluate import evaluate_classifier, evaluation_set
 
     model = checkpoint.load(args.checkpoint)
+    if model.kind == "forecaster":
+        return _evaluate_forecaster(model, args)
+    if args.horizon is not None or args.strategy is not None:
+        raise ConfigError(f"--horizon and --strategy are for forecasters, not a {model.kind}")
     if model.kind == "language_model":
         return _evaluate_language_model(model, args)
     if model.kind != "classifier":
@@ -248,6 +277,34 @@ def _evaluate_language_model(model, args: argparse.Namespace) -> int:
         print(json.dumps({"data": description, **result}, indent=2))
     else:
         report.print_language_model_evaluation(result, description)
+    return 0
+
+
+def _evaluate_forecaster(model, args: argparse.Namespace) -> int:
+    from seqtext import report
+    from seqtext.recipe import load_recipe
+    from seqtext.series import SPLITS, evaluate_forecaster, load_series
+
+    split = args.split or "test"
+    if split not in SPLITS:
+        raise ConfigError(f"--split must be one of {', '.join(SPLITS)} for a forecaster, not {split!r}")
+    if args.horizon is not None and args.horizon < 1:
+        raise ConfigError(f"--horizon must be at least 1, not {args.horizon}")
+    recipe = load_recipe(None, base=model.recipe)
+    series = load_series(recipe, args.data)
+    result = evaluate_forecaster(
+        model.model, series, split, recipe.series.window, args.horizon, args.strategy or "auto", recipe.series.season
+    )
+    start, end = series.part(split)
+    description = f"{series.name}, {split} part: {end - start:,} values ({series.time[start]:g} to {series.time[end - 1]:g})"
+    if args.plot:
+        from seqtext.plots import plot_forecast
+
+        plot_forecast(result, args.plot, title=description)
+    if args.json:
+        print(json.dumps({"data": description, **result}, indent=2))
+    else:
+        report.print_forecast_evaluation(result, description)
     return 0
 
 
@@ -339,7 +396,10 @@ def _recipe(args: argparse.Namespace, extra: list[str]):
 def _base_for(source: str) -> dict:
     """Defaults for a dataset given without a recipe: a corpus gets a character language model's settings."""
     from seqtext.data import NAMED_DATASETS
+    from seqtext.series import SERIES
 
+    if source in SERIES:
+        return {"task": "forecasting", "data": {"dataset": source}}
     named = NAMED_DATASETS.get(source)
     suffixes = [s.lower() for s in Path(source).suffixes if s.lower() != ".gz"]
     is_corpus = (named is not None and named.corpus_file is not None) or (suffixes and FORMATS.get(suffixes[-1]) == "text")

@@ -1,4 +1,4 @@
-"""Pictures: training curves and confusion matrices as PNG files (matplotlib, no display needed)."""
+"""Pictures: training curves, confusion matrices and forecasts as PNG files (matplotlib, no display needed)."""
 
 from __future__ import annotations
 
@@ -11,19 +11,45 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def plot_curves(history: list[dict], path: str | Path) -> None:
-    """Loss and accuracy against step, for the training log lines and the validation runs."""
-    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(10, 4))
+    """Loss and a second measure (accuracy, or a forecaster's RMSE) against step, for the training log
+    lines and the validation runs."""
+    measure = next((m for m in ("accuracy", "rmse") if any(m in e for e in history)), None)
+    figure, (loss_axes, measure_axes) = plt.subplots(1, 2, figsize=(10, 4))
     for split, style in (("train", "-"), ("validation", "o-")):
         entries = [e for e in history if e["split"] == split]
         if entries:
-            steps = [e["step"] for e in entries]
-            loss_axes.plot(steps, [e["loss"] for e in entries], style, label=split, markersize=3)
-            accuracy_axes.plot(steps, [e["accuracy"] for e in entries], style, label=split, markersize=3)
-    for axes, name in ((loss_axes, "loss"), (accuracy_axes, "accuracy")):
+            loss_axes.plot([e["step"] for e in entries], [e["loss"] for e in entries], style, label=split, markersize=3)
+        measured = [e for e in entries if measure in e]
+        if measured:
+            measure_axes.plot([e["step"] for e in measured], [e[measure] for e in measured], style, label=split, markersize=3)
+    for axes, name in ((loss_axes, "loss"), (measure_axes, measure or "")):
         axes.set_xlabel("step")
         axes.set_ylabel(name)
         axes.grid(alpha=0.3)
-        axes.legend()
+        if axes.lines:
+            axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def plot_forecast(result: dict, path: str | Path, title: str = "") -> None:
+    """Truth against the model's forecasts over the evaluated part: the first forecast step of every
+    window, and for multi-step forecasts also the last, drawn at the time it predicts."""
+    figure, axes = plt.subplots(figsize=(11, 4))
+    time, targets, predictions = result["time"], result["targets"], result["predictions"]
+    steps = result["steps"]
+    axes.plot(time, [t[0] for t in targets], "k-", linewidth=1.2, label="truth")
+    axes.plot(time, [p[0] for p in predictions], "-", color="tab:blue", label="forecast, 1 step ahead")
+    if steps > 1:
+        shifted = [t + steps - 1 for t in time]
+        axes.plot(shifted, [p[-1] for p in predictions], "--", color="tab:orange", label=f"forecast, {steps} steps ahead")
+    axes.set_xlabel("time")
+    axes.set_ylabel("value")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    if title:
+        axes.set_title(title)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

@@ -82,34 +82,45 @@ def read_rows(
     path = Path(path)
     if on_bad_rows not in BAD_ROW_POLICIES:
         raise DataError(f"on_bad_rows must be one of {', '.join(BAD_ROW_POLICIES)}, not {on_bad_rows!r}")
+    records, columns, unit = read_records(path, [text_column, label_column], text_column)
+    return rows_from_records(path, records, columns, unit, text_column, label_column, on_bad_rows, require_labels)
+
+
+def read_records(
+    path: str | Path, wanted: list[str | None], text_column: str = "text"
+) -> tuple[list[Record], list[str] | None, str]:
+    """Parse ``path`` into (records, columns or None when the format has no header, unit of ``line``).
+
+    ``wanted`` are the columns a Parquet file is asked for; a plain text file gives each line as
+    ``text_column``. Problems with the whole file raise ``DataError``; problems with one row come back
+    in its record.
+    """
+    path = Path(path)
     fmt = file_format(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
     if path.is_dir():
         raise DataError(f"{path}: is a folder, not a file")
     try:
-        columns = None
         if fmt == "parquet":
-            records, columns, unit = *_parquet_records(path, [text_column, label_column]), "row"
-        else:
-            with _open_binary(path) as raw:
-                lines = _decoded_lines(raw)
-                if fmt in ("csv", "tsv"):
-                    columns, records = _csv_records(lines, fmt)
-                    unit = "line"
-                elif fmt == "jsonl":
-                    records, unit = list(_jsonl_records(lines)), "line"
-                elif fmt == "json":
-                    records, unit = _json_records(lines), "row"
-                else:
-                    records, unit = list(_text_records(lines, text_column)), "line"
+            records, columns = _parquet_records(path, wanted)
+            return records, columns, "row"
+        with _open_binary(path) as raw:
+            lines = _decoded_lines(raw)
+            if fmt in ("csv", "tsv"):
+                columns, records = _csv_records(lines, fmt)
+                return records, columns, "line"
+            if fmt == "jsonl":
+                return list(_jsonl_records(lines)), None, "line"
+            if fmt == "json":
+                return _json_records(lines), None, "row"
+            return list(_text_records(lines, text_column)), None, "line"
     except PermissionError:
         raise DataError(f"{path}: permission denied") from None
     except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError; a cut-off gzip ends in EOFError
         raise DataError(f"{path}: cannot read ({err})") from None
     except _FileError as err:
         raise DataError(f"{path}: {err}") from None
-    return rows_from_records(path, records, columns, unit, text_column, label_column, on_bad_rows, require_labels)
 
 
 class _FileError(Exception):

@@ -20,10 +20,15 @@ import yaml
 from seqtext.errors import ConfigError
 from seqtext.models.charlm import LanguageModelConfig
 from seqtext.models.classifier import ClassifierConfig
+from seqtext.models.forecaster import ForecasterConfig
 from seqtext.readers import BAD_ROW_POLICIES
 from seqtext.tokenizer import KINDS
 
-MODEL_CONFIGS = {"classification": ClassifierConfig, "language_model": LanguageModelConfig}  # task -> its model's config
+MODEL_CONFIGS = {  # task -> its model's config
+    "classification": ClassifierConfig,
+    "language_model": LanguageModelConfig,
+    "forecasting": ForecasterConfig,
+}
 TASKS = tuple(MODEL_CONFIGS)
 
 
@@ -110,14 +115,42 @@ class TrainConfig:
 
 
 @dataclass
+class SeriesConfig:
+    """Forecasting: how the series is read, windowed and split by time (other tasks ignore it)."""
+
+    value_column: str = "value"  # the numeric column of a series file, one row per time step, in order
+    window: int = 32  # past values the model reads for each forecast
+    validation_fraction: float = 0.15  # the part before the test tail that picks the best checkpoint
+    test_fraction: float = 0.15  # the tail: never seen by scaling, training or model selection
+    season: int | None = None  # period of the seasonal last-value baseline (12 for monthly data)
+    per_step_loss: bool = False  # train every step's output on the values after it, not only the last step's
+    length: int = 2000  # sine: values generated
+    period: float = 50.0  # sine: values per cycle
+    noise: float = 0.1  # sine: standard deviation of the added Gaussian noise
+    noise_seed: int = 0  # sine: the noise's own seed, so that every training seed sees the same series
+
+    def __post_init__(self):
+        for name in ("window", "season", "length"):
+            _check_positive(f"series.{name}", getattr(self, name))
+        for name in ("validation_fraction", "test_fraction"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ConfigError(f"series.{name} must be between 0 and 1, not {getattr(self, name)}")
+        if self.validation_fraction + self.test_fraction >= 1.0:
+            raise ConfigError("series.validation_fraction + series.test_fraction must leave a train part (sum < 1)")
+        if self.period <= 0 or self.noise < 0:
+            raise ConfigError(f"series.period must be > 0 and series.noise >= 0, not {self.period} and {self.noise}")
+
+
+@dataclass
 class Recipe:
     task: str = "classification"
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     batching: BatchingConfig = field(default_factory=BatchingConfig)
-    model: ClassifierConfig | LanguageModelConfig | None = None  # the task's model config; None: its defaults
+    model: ClassifierConfig | LanguageModelConfig | ForecasterConfig | None = None  # the task's; None: its defaults
     train: TrainConfig = field(default_factory=TrainConfig)
+    series: SeriesConfig = field(default_factory=SeriesConfig)
 
     def __post_init__(self):
         _check_choice("task", self.task, TASKS)

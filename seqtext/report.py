@@ -15,9 +15,10 @@ def print_data_summary(summary: dict) -> None:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
-    tok = summary["tokenizer"]
     table.add_row("dataset", summary["dataset"])
-    table.add_row("tokenizer", f"{tok['kind']}, {tok['vocab_size']:,} tokens ({tok['source']})")
+    if "tokenizer" in summary:
+        tok = summary["tokenizer"]
+        table.add_row("tokenizer", f"{tok['kind']}, {tok['vocab_size']:,} tokens ({tok['source']})")
     seconds = " · ".join(f"{stage} {value:.2f}s" for stage, value in summary["seconds"].items())
     if "splits" in summary:
         table.add_row("splits", " · ".join(f"{split} {n:,}" for split, n in summary["splits"].items()))
@@ -31,6 +32,11 @@ def print_data_summary(summary: dict) -> None:
             "padding efficiency",
             f"{b['padding_efficiency']:.3f} (random batches: {b['random_batches_padding_efficiency']:.3f})",
         )
+    elif "series" in summary:
+        s = summary["series"]
+        table.add_row("values", " · ".join(f"{split} {n:,}" for split, n in s["values"].items()))
+        table.add_row("windows", " · ".join(f"{split} {n:,}" for split, n in s["windows"].items()) + f" (window {s['window']})")
+        table.add_row("scaling (train part)", f"mean {s['mean']:.4g}, standard deviation {s['std']:.4g}")
     else:
         s = summary["streams"]
         table.add_row("tokens", " · ".join(f"{split} {n:,}" for split, n in summary["tokens"].items()))
@@ -67,6 +73,21 @@ def print_language_model_evaluation(report: dict, description: str) -> None:
     ):
         table.add_row(name, value)
     _console().print(table)
+
+
+def print_forecast_evaluation(report: dict, description: str) -> None:
+    """RMSE and MAE of the model beside each baseline (columns); per forecast step when there are several."""
+    console = _console()
+    console.print(f"[bold]{description}[/bold]: {report['n']:,} forecasts of {report['steps']} step(s), {report['strategy']}")
+    predictors = {"model": report["model"], **report["baselines"]}
+    names = [f"AR({report['autoregression_order']})" if name == "autoregression" else name for name in predictors]
+    table = Table("", *names, box=None)
+    table.add_row("RMSE", *(f"{row['rmse']:.4f}" for row in predictors.values()))
+    table.add_row("MAE", *(f"{row['mae']:.4f}" for row in predictors.values()))
+    steps = report["steps"] if report["steps"] > 1 else 0
+    for h in range(steps) if steps <= 24 else sorted({0, 1, 2, steps // 4, steps // 2, 3 * steps // 4, steps - 1}):
+        table.add_row(f"RMSE h={h + 1}", *(f"{row['rmse_per_step'][h]:.4f}" for row in predictors.values()))
+    console.print(table)
 
 
 def print_predictions(predictions: list, explain: bool = False) -> None:

@@ -27,9 +27,11 @@ from seqtext.errors import ConfigError, DataError
 from seqtext.evaluate import evaluate_classifier, evaluate_language_model
 from seqtext.models.charlm import CharLM, detach_state
 from seqtext.models.classifier import TextClassifier
+from seqtext.models.forecaster import Forecaster
 from seqtext.pipeline import bucket_sampler, prepare_classification, prepare_corpus
 from seqtext.plots import plot_curves
 from seqtext.recipe import Recipe, TrainConfig
+from seqtext.series import evaluate_forecaster, load_series, step_targets, windows
 from seqtext.vectors import load_vectors
 
 
@@ -63,7 +65,8 @@ class ClassificationTask:
     """What the loop needs to train a classifier: its data, model, batches, loss and validation."""
 
     kind = "classifier"
-    score_name = "accuracy"  # higher is better
+    score_name = "accuracy"
+    higher_is_better = True
 
     def __init__(self, recipe: Recipe, saved: checkpoint.Checkpoint | None, log: Callable[[str], None]):
         self.recipe = recipe
@@ -126,7 +129,8 @@ class LanguageModelTask:
     """
 
     kind = "language_model"
-    score_name = "loss"  # lower is better
+    score_name = "loss"
+    higher_is_better = False
 
     def __init__(self, recipe: Recipe, saved: checkpoint.Checkpoint | None, log: Callable[[str], None]):
         self.recipe = recipe
@@ -174,7 +178,69 @@ class LanguageModelTask:
         self.state = tuple(states) if states else None
 
 
-TASKS = {"classification": ClassificationTask, "language_model": LanguageModelTask}
+class ForecastingTask:
+    """Windows of a numeric series, shuffled each epoch; mean squared error in scaled units.
+
+    The scaling comes from the train part alone and travels with the model. The best checkpoint is the
+    one with the lowest validation RMSE of the model's own horizon, in the series' units.
+    """
+
+    kind = "forecaster"
+    score_name = "rmse"
+    higher_is_better = False
+
+    def __init__(self, recipe: Recipe, saved: checkpoint.Checkpoint | None, log: Callable[[str], None]):
+        self.recipe, self.series = recipe, load_series(recipe)
+        if saved is not None:
+            self.model = saved.model
+        else:
+            torch.manual_seed(recipe.seed)
+            self.model = Forecaster(recipe.model, *self.series.scaling())
+        self.tokenizer, self.label_map, self.model_args = None, None, {}
+        config, horizon = recipe.series, recipe.model.horizon
+        pairs = step_targets if config.per_step_loss else windows
+        inputs, targets = pairs(self.series.values, 0, self.series.bounds[0], config.window, horizon)
+        if len(inputs) == 0:
+            raise DataError(
+                f"{self.series.name}: the train part is too short for a window of {config.window} and horizon {horizon}"
+            )
+        with torch.no_grad():
+            self.inputs = self.model.normalize(torch.from_numpy(inputs))
+            self.targets = self.model.normalize(torch.from_numpy(targets))
+        self.batch_size = recipe.batching.batch_size or 64
+
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.inputs) / self.batch_size)
+
+    def epoch(self, epoch: int) -> list[torch.Tensor]:
+        generator = torch.Generator().manual_seed(self.recipe.seed * 1000 + epoch)
+        return list(torch.randperm(len(self.inputs), generator=generator).split(self.batch_size))
+
+    def step(self, batch: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        inputs, targets = self.inputs[batch].to(device), self.targets[batch].to(device)
+        outputs = self.model(inputs)  # (B, T, horizon)
+        if not self.recipe.series.per_step_loss:
+            outputs = outputs[:, -1]  # (B, horizon)
+        loss = F.mse_loss(outputs, targets)
+        return loss, loss, {"n": len(batch), "tokens": inputs.numel()}
+
+    def validate(self, device: torch.device) -> dict:
+        report = evaluate_forecaster(self.model, self.series, "validation", self.recipe.series.window)
+        return {
+            "loss": report["model"]["rmse"] ** 2,
+            "rmse": report["model"]["rmse"],
+            "mae": report["model"]["mae"],
+            "n": report["n"],
+        }
+
+    def carried(self) -> dict[str, torch.Tensor]:
+        return {}
+
+    def restore(self, tensors: dict[str, torch.Tensor]) -> None:
+        pass
+
+
+TASKS = {"classification": ClassificationTask, "language_model": LanguageModelTask, "forecasting": ForecastingTask}
 
 
 def train(
@@ -217,7 +283,7 @@ def train(
         state = checkpoint.load_trainer_state(out_dir / "last", optimizer)
         carried = {k: v.to(device) for k, v in state.pop("tensors").items()}
     total_steps = min(config.max_steps or math.inf, config.epochs * task.steps_per_epoch())
-    higher_is_better = task.score_name != "loss"
+    higher_is_better = task.higher_is_better
     started = time.perf_counter() - state["seconds"]  # wall time of the run, across resumes
     metrics_path = out_dir / "metrics.jsonl"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -281,16 +347,15 @@ def train(
                         "step": state["step"],
                         "epoch": state["epoch"],
                         "loss": window["loss"] / window["steps"],
-                        "accuracy": window["correct"] / max(1, window["n"]),
+                        **({"accuracy": window["correct"] / max(1, window["n"])} if "correct" in counts else {}),
                         "lr": lr,
                         "grad_norm": window["norm"] / window["steps"],  # before clipping
                         "tokens_per_s": window["tokens"] / seconds,
                         "elapsed_s": time.perf_counter() - started,
                     }
                     record(entry)
-                    bar.set_postfix(
-                        loss=f"{entry['loss']:.3f}", acc=f"{entry['accuracy']:.3f}", tok_s=f"{entry['tokens_per_s']:,.0f}"
-                    )
+                    shown = {"acc": f"{entry['accuracy']:.3f}"} if "accuracy" in entry else {}
+                    bar.set_postfix(loss=f"{entry['loss']:.3f}", **shown, tok_s=f"{entry['tokens_per_s']:,.0f}")
                     window = _new_window()
                 if state["step"] % config.eval_every == 0 or state["step"] == total_steps:
                     report = task.validate(device)

@@ -4,24 +4,34 @@ import pytest
 
 from seqtext.data import NAMED_DATASETS
 from seqtext.errors import ConfigError
+from seqtext.models.forecaster import ForecasterConfig
 from seqtext.recipe import Recipe, load_recipe, parse_overrides
+from seqtext.series import SERIES
 
 from .conftest import RECIPES
 
 SHIPPED = sorted(RECIPES.glob("*.yaml"))
 
 
-def test_the_four_recipes_ship():
-    assert [p.stem for p in SHIPPED] == ["imdb", "shakespeare", "sst2", "trec"]
+TASKS = {"imdb": "classification", "shakespeare": "language_model", "sine": "forecasting", "sst2": "classification"}
+TASKS |= {"sunspots": "forecasting", "trec": "classification"}
+
+
+def test_the_six_recipes_ship():
+    assert [p.stem for p in SHIPPED] == sorted(TASKS)
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
 def test_every_shipped_recipe_loads_and_validates(path):
     recipe = load_recipe(path)
     assert isinstance(recipe, Recipe)
-    assert recipe.data.dataset in NAMED_DATASETS
-    assert Path(recipe.tokenizer.path).is_file(), "run `make vocab`"
-    assert recipe.task == ("language_model" if path.stem == "shakespeare" else "classification")
+    assert recipe.task == TASKS[path.stem]
+    if recipe.task == "forecasting":
+        assert recipe.data.dataset in SERIES
+        assert isinstance(recipe.model, ForecasterConfig)
+    else:
+        assert recipe.data.dataset in NAMED_DATASETS
+        assert Path(recipe.tokenizer.path).is_file(), "run `make vocab`"
 
 
 def test_overrides_are_typed_by_the_dataclasses():
@@ -43,7 +53,10 @@ def test_recipe_paths_are_relative_to_the_recipe_and_override_paths_to_the_worki
     ("overrides", "message"),
     [
         (["--data.colour", "red"], "unknown key 'data.colour' (known: data.dataset, data.data_dir"),
-        (["--modle.hidden_size", "8"], "unknown key 'modle' (known: task, seed, data, tokenizer, batching, model, train)"),
+        (
+            ["--modle.hidden_size", "8"],
+            "unknown key 'modle' (known: task, seed, data, tokenizer, batching, model, train, series)",
+        ),
         (["--model.pooling", "sum"], "model.pooling must be one of attention, self_attention, mean, max, last, not 'sum'"),
         (["--train.lr", "0"], "train.lr must be more than 0"),
         (["--train.optimizer", "adam"], "train.optimizer must be one of adamw, sgd, not 'adam'"),
@@ -51,7 +64,9 @@ def test_recipe_paths_are_relative_to_the_recipe_and_override_paths_to_the_worki
         (["--batching.batch_size", "0"], "batching.batch_size must be at least 1, not 0"),
         (["--data.validation_fraction", "1.5"], "data.validation_fraction must be between 0 and 1, not 1.5"),
         (["--tokenizer.kind", "wordpiece"], "tokenizer.kind must be one of char, word, bpe, not 'wordpiece'"),
-        (["--task", "translation"], "task must be one of classification, language_model"),
+        (["--task", "translation"], "task must be one of classification, language_model, forecasting"),
+        (["--series.window", "0"], "series.window must be at least 1, not 0"),
+        (["--series.test_fraction", "0.5", "--series.validation_fraction", "0.5"], "must leave a train part"),
         (["--seed", "true"], "seed must be int, not True"),
         (["--batching.batch_size", "null"], "batching needs batch_size, max_tokens, or both"),
         (["--data.on_bad_rows", "ignore"], "data.on_bad_rows must be one of error, skip"),
