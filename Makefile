@@ -2,7 +2,8 @@
 # so a fresh clone needs nothing but Python 3.11+ and a package index.
 #   make demo    the main jobs end to end: train a small SST-2 classifier (a few minutes), evaluate it on
 #                SST-2's test split, and label two sentences showing the words its attention weighed; then
-#                train a character model on Tiny Shakespeare for 600 steps, evaluate it, and continue a prompt
+#                train a character model on Tiny Shakespeare for 600 steps, evaluate it, and continue a prompt;
+#                then forecast sunspots (train, evaluate 5 years ahead against baselines, plot)
 #   make test    the test suite (what .ci/run runs)
 #   make vocab   rebuild the tokenizers in vocab/ from the recipes
 #   make bench   rerun every benchmark and rewrite bench/RESULTS.md (long: see the target)
@@ -33,6 +34,7 @@ $(BIN)/.installed: pyproject.toml
 
 DEMO_RUN := runs/quickstart
 DEMO_LM := runs/quickstart-lm
+DEMO_SERIES := runs/quickstart-sunspots
 
 demo: $(BIN)/.installed
 	$(BIN)/seqtext data recipes/sst2.yaml
@@ -46,12 +48,15 @@ demo: $(BIN)/.installed
 	$(BIN)/seqtext train recipes/shakespeare.yaml --out $(DEMO_LM) --max-steps 600
 	$(BIN)/seqtext evaluate $(DEMO_LM)
 	$(BIN)/seqtext generate $(DEMO_LM) --prompt "ROMEO:" --length 300 --temperature 0.8 --seed 0
+	rm -rf $(DEMO_SERIES)
+	$(BIN)/seqtext train recipes/sunspots.yaml --out $(DEMO_SERIES)
+	$(BIN)/seqtext evaluate $(DEMO_SERIES) --horizon 5 --plot $(DEMO_SERIES)/forecast.png
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
 
 vocab: $(BIN)/.installed
-	for recipe in recipes/*.yaml; do $(BIN)/seqtext tokenizer $$recipe || exit 1; done
+	for recipe in recipes/*.yaml; do grep -q '^tokenizer:' $$recipe || continue; $(BIN)/seqtext tokenizer $$recipe || exit 1; done
 
 bench: $(BIN)/.installed  # long (see README, Results); each script can also run alone
 	$(BIN)/python bench/tokenize_batch.py
@@ -64,3 +69,4 @@ bench: $(BIN)/.installed  # long (see README, Results); each script can also run
 	rm -rf runs/shakespeare && $(BIN)/seqtext train recipes/shakespeare.yaml --out runs/shakespeare
 	$(BIN)/python bench/lm_curve.py runs/shakespeare
 	$(BIN)/python bench/lm_speed.py
+	$(BIN)/python bench/forecast.py --seeds 0 1 2 --horizon 10

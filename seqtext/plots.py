@@ -39,7 +39,8 @@ def plot_forecast(result: dict, path: str | Path, title: str = "") -> None:
     figure, axes = plt.subplots(figsize=(11, 4))
     time, targets, predictions = result["time"], result["targets"], result["predictions"]
     steps = result["steps"]
-    axes.plot(time, [t[0] for t in targets], "k-", linewidth=1.2, label="truth")
+    truth = [t[0] for t in targets] + list(targets[-1][1:])  # through the last window's last target
+    axes.plot(list(time) + [time[-1] + h for h in range(1, steps)], truth, "k-", linewidth=1.2, label="truth")
     axes.plot(time, [p[0] for p in predictions], "-", color="tab:blue", label="forecast, 1 step ahead")
     if steps > 1:
         shifted = [t + steps - 1 for t in time]
