@@ -228,3 +228,16 @@ def test_data_summarises_a_series(capsys):
     summary = json.loads(out)["series"]
     assert code == 0 and summary["values"] == {"train": 247, "validation": 31, "test": 31}
     assert summary["windows"] == {"train": 227, "validation": 31, "test": 31}
+
+
+@pytest.mark.parametrize("per_step", [False, True])
+def test_a_resumed_forecaster_run_ends_with_the_same_weights(tmp_path, per_step):
+    options = ["--train.max_steps", "30", "--train.eval_every", "10", "--series.per_step_loss", str(per_step).lower()]
+    recipe = load_recipe(RECIPES / "sine.yaml", ["--model.horizon", "3", *options])
+    whole = train(recipe, tmp_path / "whole", progress=False)
+    train(recipe, tmp_path / "cut", progress=False, should_stop=lambda state: state["step"] >= 10)
+    cut = train(recipe, tmp_path / "cut", resume=True, progress=False)
+    assert cut["rmse"] == whole["rmse"] and cut["steps"] == whole["steps"] == 30
+    first, second = (load_file(str(tmp_path / run / "last" / "model.safetensors")) for run in ("whole", "cut"))
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+    assert first["center"].item() == load_series(recipe).scaling()[0]  # the scaling travels with the weights
