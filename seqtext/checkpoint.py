@@ -57,9 +57,24 @@ class Checkpoint:
         return self.config["recipe"]
 
 
+def recover(directory: str | Path) -> None:
+    """Finish a save that a crash cut short between its two renames.
+
+    ``save`` moves the previous checkpoint aside to ``.NAME.old`` and then the new one into place. A
+    process killed between the two leaves only ``.NAME.old``, which is complete: move it back. A
+    ``.NAME.tmp`` is a save that never finished and is never read.
+    """
+    directory = Path(directory)
+    old = directory.with_name(f".{directory.name}.old")
+    if not directory.exists() and (old / "config.json").exists():
+        old.rename(directory)
+
+
 def resolve(path: str | Path) -> Path:
     """A checkpoint directory: ``path`` itself, or ``path/best`` for a run directory."""
     path = Path(path)
+    for name in ("", "best", "last"):
+        recover(path / name if name else path)
     if not path.exists():
         raise DataError(f"{path}: no such checkpoint")
     if not (path / "config.json").exists() and (path / "best" / "config.json").exists():

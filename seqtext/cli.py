@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from seqtext.errors import ConfigError, SeqtextError
+from seqtext.errors import ConfigError, Interrupted, SeqtextError
 from seqtext.readers import BAD_ROW_POLICIES, FORMATS
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         if extra and args.command in ("evaluate", "predict", "generate"):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return COMMANDS[args.command](args, extra)
+    except Interrupted as err:
+        print(f"seqtext: {err}", file=sys.stderr)
+        return 130
     except SeqtextError as err:
         print(f"seqtext: error: {err}", file=sys.stderr)
         return 2

@@ -15,3 +15,7 @@ class DataError(SeqtextError):
 
 class ConfigError(SeqtextError):
     """A recipe, option or value that is not valid."""
+
+
+class Interrupted(SeqtextError):
+    """Training stopped by SIGINT or SIGTERM after saving its state; the message says how to resume."""

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +25,7 @@ from tqdm import tqdm
 
 from seqtext import checkpoint
 from seqtext.batching import IGNORE_INDEX, LMStreams, collate
-from seqtext.errors import ConfigError, DataError
+from seqtext.errors import ConfigError, DataError, Interrupted
 from seqtext.evaluate import evaluate_classifier, evaluate_language_model
 from seqtext.models.charlm import CharLM, detach_state
 from seqtext.models.classifier import TextClassifier
@@ -262,6 +264,8 @@ def train(
     device = pick_device(config.device)
     task_class = TASKS[recipe.task]
     saved = None
+    checkpoint.recover(out_dir / "last")
+    checkpoint.recover(out_dir / "best")
     if resume:
         saved = checkpoint.load(out_dir / "last", kind=task_class.kind)
     elif (out_dir / "last").exists():
@@ -314,6 +318,9 @@ def train(
     bar = tqdm(total=total_steps, initial=state["step"], disable=not show, file=sys.stderr, dynamic_ncols=True, unit="step")
     window = _new_window()
     stop = state["step"] >= total_steps
+    signals = []  # SIGINT / SIGTERM received: finish the step, save last/ and stop
+    handled = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
+    previous = {number: signal.signal(number, lambda number, frame: signals.append(number)) for number in handled}
     try:
         while not stop:
             batches = task.epoch(state["epoch"])
@@ -377,6 +384,13 @@ def train(
                         stop = True
                     if should_stop is not None and should_stop(state):
                         stop = True
+                if signals:
+                    state["seconds"] = time.perf_counter() - started
+                    save("last")
+                    raise Interrupted(
+                        f"interrupted at step {state['step']}; the run is saved in {out_dir / 'last'}: "
+                        f"continue it with `seqtext train --resume {out_dir}`"
+                    )
                 if stop or state["step"] >= total_steps:
                     stop = True
                     break
@@ -384,6 +398,8 @@ def train(
                 state["epoch"] += 1
                 state["batch"] = 0
     finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         bar.close()
         metrics_file.close()
     return {
@@ -408,7 +424,15 @@ def _new_window() -> dict:
 
 
 def _history_until(path: Path, step: int) -> list[dict]:
+    """The log up to ``step``. A line cut short by a crash is dropped: it came after the checkpoint."""
     if not path.exists() or step == 0:
         return []
-    entries = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [entry for entry in entries if entry["step"] <= step]
+    entries = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("step"), int) and entry["step"] <= step:
+            entries.append(entry)
+    return entries

@@ -15,6 +15,11 @@ DATA = Path(os.environ["SEQTEXT_DATA"])
 RECIPES = ROOT / "recipes"
 # A model small enough to train for a few steps in a second, for tests of the machinery (not of quality).
 TINY_MODEL = ["--model.embedding_size", "16", "--model.hidden_size", "16", "--model.attention_size", "16"]
+# A character model small enough to train for a few steps in a second.
+TINY_LM = [
+    "--model.embedding_size", "8", "--model.hidden_size", "16", "--model.num_layers", "2",
+    "--batching.batch_size", "4", "--batching.bptt", "16",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +56,11 @@ def trained_run(tmp_path_factory, sst2_slice) -> Path:
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def shakespeare_slice(tmp_path_factory, data_dir):
+    """The first 20,000 characters of Tiny Shakespeare as a plain-text file."""
+    path = tmp_path_factory.mktemp("shakespeare") / "slice.txt"
+    path.write_text((data_dir / "tinyshakespeare" / "input.txt").read_text()[:20_000])
+    return path

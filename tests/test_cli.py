@@ -208,7 +208,7 @@ def test_checkpoint_commands_fail_in_one_line(trained_run, tmp_path, capsys, arg
 
 
 def test_train_evaluate_generate_a_language_model_through_the_cli(tmp_path, capsys, data_dir):
-    from .test_train_lm import TINY_LM
+    from .conftest import TINY_LM
 
     corpus = tmp_path / "slice.txt"
     corpus.write_text((data_dir / "tinyshakespeare" / "input.txt").read_text()[:20_000])

@@ -9,21 +9,7 @@ from safetensors.torch import load_file
 from seqtext.recipe import load_recipe
 from seqtext.train import train
 
-from .conftest import RECIPES, read_jsonl
-
-# A character model small enough to train for a few steps in a second.
-TINY_LM = [
-    "--model.embedding_size", "8", "--model.hidden_size", "16", "--model.num_layers", "2",
-    "--batching.batch_size", "4", "--batching.bptt", "16",
-]  # fmt: skip
-
-
-@pytest.fixture(scope="session")
-def shakespeare_slice(tmp_path_factory, data_dir):
-    """The first 20,000 characters of Tiny Shakespeare as a plain-text file."""
-    path = tmp_path_factory.mktemp("shakespeare") / "slice.txt"
-    path.write_text((data_dir / "tinyshakespeare" / "input.txt").read_text()[:20_000])
-    return path
+from .conftest import RECIPES, TINY_LM, read_jsonl
 
 
 def _recipe(path, *overrides):
