@@ -193,7 +193,7 @@ def _tokenizer(args: argparse.Namespace, extra: list[str]) -> int:
     else:
         texts = pipeline.load_labelled(recipe).splits["train"]["text"]
     tokenizer = pipeline.train_tokenizer(recipe.tokenizer, texts)
-    tokenizer.save(target)
+    _write(target, tokenizer.save)
     print(f"{target}: {tokenizer.kind} tokenizer, {tokenizer.vocab_size:,} tokens")
     return 0
 
@@ -217,6 +217,10 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
     else:
         if args.source is None:
             raise ConfigError("give a RECIPE to train, or --resume DIR")
+        if Path(args.source).suffix.lower() not in RECIPE_SUFFIXES:
+            raise ConfigError(
+                f"{args.source}: a recipe is a .yaml file; to train on a data file, give a recipe and --data {args.source}"
+            )
         recipe = load_recipe(args.source, overrides)
         out = Path(args.out) if args.out else Path("runs") / Path(args.source).stem
     result = train(recipe, out, resume=bool(args.resume))
@@ -258,7 +262,7 @@ def _evaluate(args: argparse.Namespace, extra: list[str]) -> int:
     if args.plot:
         from seqtext.plots import plot_confusion
 
-        plot_confusion(result["confusion"], result["labels"], args.plot, title=description)
+        _write(args.plot, lambda path: plot_confusion(result["confusion"], result["labels"], path, title=description))
     if args.json:
         print(json.dumps({"data": description, **result}, indent=2))
     else:
@@ -303,7 +307,7 @@ def _evaluate_forecaster(model, args: argparse.Namespace) -> int:
     if args.plot:
         from seqtext.plots import plot_forecast
 
-        plot_forecast(result, args.plot, title=description)
+        _write(args.plot, lambda path: plot_forecast(result, path, title=description))
     if args.json:
         print(json.dumps({"data": description, **result}, indent=2))
     else:
@@ -359,7 +363,7 @@ def _predict(args: argparse.Namespace, extra: list[str]) -> int:
         raise ConfigError(f"this model pools by {model.model.config.pooling}: it has no attention to show")
     predictions = predict(model, texts)
     if args.html:
-        Path(args.html).write_text(html_page(predictions), encoding="utf-8")
+        _write(args.html, lambda path: Path(path).write_text(html_page(predictions), encoding="utf-8"))
     if args.json:
         for prediction in predictions:
             print(json.dumps(prediction.to_dict(explain=args.explain)))
@@ -376,6 +380,15 @@ COMMANDS = {
     "predict": _predict,
     "generate": _generate,
 }
+
+
+def _write(path: str | Path, writer) -> None:
+    """Write an output file the user named, making its folder; an OSError becomes a one-line error."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        writer(path)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot write ({err.strerror or err})") from None
 
 
 def _common_overrides(args: argparse.Namespace, extra: list[str]) -> list[str]:

@@ -217,7 +217,13 @@ def hold_out(train: datasets.Dataset, fraction: float, seed: int) -> tuple[datas
         raise DataError(
             f"cannot hold out a stratified validation split: label {rare[0]!r} has one example; give a validation file"
         )
-    parts = train.train_test_split(test_size=fraction, stratify_by_column="label", seed=seed)
+    try:
+        parts = train.train_test_split(test_size=fraction, stratify_by_column="label", seed=seed)
+    except ValueError as err:  # too few examples for the fraction and the number of labels
+        raise DataError(
+            f"cannot hold out {fraction:g} of {len(train):,} training examples as a stratified validation split "
+            f"({err}); give a validation file or another validation_fraction"
+        ) from None
     return parts["train"], parts["test"]
 
 

@@ -9,6 +9,7 @@ few pointwise operations (bench/generate_speed.py measures it against the ``nn.L
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +27,8 @@ class Sampling:
     top_p: float | None = None  # sample among the fewest characters whose probabilities reach p (the nucleus)
 
     def __post_init__(self):
+        if not math.isfinite(self.temperature):
+            raise ConfigError(f"--temperature must be a finite number, not {self.temperature}")
         if self.temperature < 0:
             raise ConfigError(f"--temperature must be at least 0, not {self.temperature}")
         if self.top_k is not None and self.top_k < 1:

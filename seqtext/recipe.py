@@ -9,6 +9,7 @@ in a recipe are relative to the recipe file.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -41,7 +42,9 @@ class DataConfig:
     on_bad_rows: str = "error"  # or "skip", which reports how many rows it skipped
     validation_fraction: float = 0.1  # held out from train when the dataset has no validation split
     train_fraction: float = 0.9  # language modelling: the first part of the corpus trains, the rest validates
-    max_length: int | None = None  # tokens kept per text; longer texts are truncated
+    # tokens kept per text; longer texts are truncated. The cap keeps one runaway row (a 1 MB text) from
+    # costing a batch its memory; null removes it
+    max_length: int | None = 4096
 
     def __post_init__(self):
         _check_choice("data.on_bad_rows", self.on_bad_rows, BAD_ROW_POLICIES)
@@ -255,16 +258,22 @@ def _coerce(value, hint, name: str):
         if option is int and isinstance(value, int) and not isinstance(value, bool):
             return value
         if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            return _finite(float(value), name)
         if option is float and isinstance(value, str):  # YAML 1.1 reads 3e-4 (no dot) as a string
             try:
-                return float(value)
+                return _finite(float(value), name)
             except ValueError:
                 pass
         if option is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
     expected = " or ".join("null" if o is type(None) else o.__name__ for o in options)
     raise ConfigError(f"{name} must be {expected}, not {value!r}")
+
+
+def _finite(value: float, name: str) -> float:
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, not {value}")
+    return value
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
