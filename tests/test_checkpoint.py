@@ -78,3 +78,55 @@ def test_weights_that_do_not_match_the_config_are_refused(copy):
     _edit_config(copy, model={**model, "hidden_size": 32})
     with pytest.raises(DataError, match="not matching config.json"):
         checkpoint.load(copy)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: (d / "config.json").write_text('{"kind": "classifier", '), "config.json: unreadable"),
+        (lambda d: _edit_config(d, kind="regressor"), "unknown model kind 'regressor'"),
+        (lambda d: _edit_config(d, format_version="1"), "checkpoint format 1 is newer than this seqtext reads"),
+        (lambda d: (d / "model.safetensors").write_bytes(b""), "model.safetensors: unreadable or not matching config.json"),
+        (lambda d: (d / "model.safetensors").unlink(), "no model.safetensors"),
+        (lambda d: _flip_header(d / "model.safetensors"), "model.safetensors: unreadable or not matching config.json"),
+        (lambda d: (d / "model.safetensors").write_bytes(_pickle_bomb(d / "unpickled")), "model.safetensors: unreadable"),
+    ],
+    ids=["config-cut", "unknown-kind", "version-not-int", "empty-weights", "no-weights", "tampered-header", "pickle"],
+)
+def test_a_damaged_checkpoint_is_a_one_line_error_and_never_unpickled(copy, damage, message):
+    damage(copy)
+    with pytest.raises(DataError) as caught:
+        checkpoint.load(copy)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    assert not (copy / "unpickled").exists()
+
+
+def test_a_truncated_trainer_state_cannot_be_resumed(trained_run, tmp_path):
+    last = tmp_path / "last"
+    shutil.copytree(trained_run / "last", last)
+    data = (last / "trainer.safetensors").read_bytes()
+    (last / "trainer.safetensors").write_bytes(data[: len(data) // 3])
+    with pytest.raises(DataError, match="no readable trainer state, cannot resume"):
+        checkpoint.load_trainer_state(last, None)
+
+
+def _flip_header(path):
+    """Change a tensor's recorded shape in the safetensors header, keeping the file's length."""
+    data = bytearray(path.read_bytes())
+    header_end = 8 + int.from_bytes(data[:8], "little")
+    header = data[8:header_end].decode()
+    data[8:header_end] = header.replace('"shape":[', '"shape":[9,', 1)[: header_end - 8].encode()
+    path.write_bytes(bytes(data))
+
+
+def _pickle_bomb(marker) -> bytes:
+    """A pickle that would create ``marker`` if anything unpickled it."""
+    import pickle
+
+    class Bomb:
+        def __reduce__(self):
+            import os
+
+            return (os.system, (f"touch {marker}",))
+
+    return pickle.dumps(Bomb())
