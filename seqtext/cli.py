@@ -7,6 +7,7 @@ Results go to stdout (``--json`` for machines), progress and warnings to stderr.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -246,7 +247,7 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
 
 def _evaluate(args: argparse.Namespace, extra: list[str]) -> int:
     from seqtext import checkpoint, report
-    from seqtext.evaluate import evaluate_classifier, evaluation_set
+    from seqtext.evaluate import evaluate_checkpoint
 
     model = checkpoint.load(args.checkpoint)
     if model.kind == "forecaster":
@@ -257,8 +258,7 @@ def _evaluate(args: argparse.Namespace, extra: list[str]) -> int:
         return _evaluate_language_model(model, args)
     if model.kind != "classifier":
         raise ConfigError(f"{model.path}: cannot evaluate a {model.kind} checkpoint")
-    encoded, description = evaluation_set(model, args.data, args.split or "test", args.data_dir, args.on_bad_rows)
-    result = evaluate_classifier(model.model, encoded, model.label_map.names)
+    result, description = evaluate_checkpoint(model, args.data, args.split or "test", args.data_dir, args.on_bad_rows)
     if args.plot:
         from seqtext.plots import plot_confusion
 
@@ -347,28 +347,35 @@ def _generate(args: argparse.Namespace, extra: list[str]) -> int:
 
 def _predict(args: argparse.Namespace, extra: list[str]) -> int:
     from seqtext import checkpoint, report
-    from seqtext.data import read_text_file
+    from seqtext.data import iter_text_lines
     from seqtext.predict import html_page, predict
 
     model = checkpoint.load(args.checkpoint, kind="classifier")
-    if args.texts:
-        texts = args.texts
-    elif args.file:
-        texts = [line for line in read_text_file(args.file).splitlines() if line.strip()]
-    else:
-        texts = [line for line in sys.stdin.read().splitlines() if line.strip()]
-    if not texts:
-        raise ConfigError("no texts to label: give them as arguments, with --file, or on stdin")
     if (args.explain or args.html) and model.model.config.pooling not in ("attention", "self_attention"):
         raise ConfigError(f"this model pools by {model.model.config.pooling}: it has no attention to show")
-    predictions = predict(model, texts)
-    if args.html:
-        _write(args.html, lambda path: Path(path).write_text(html_page(predictions), encoding="utf-8"))
-    if args.json:
-        for prediction in predictions:
-            print(json.dumps(prediction.to_dict(explain=args.explain)))
+    if args.html:  # fail before any output, not after
+        _make_folder_for(args.html)
+    if args.texts:
+        texts = iter(args.texts)
+    elif args.file:
+        texts = iter_text_lines(args.file)
     else:
-        report.print_predictions(predictions, explain=args.explain)
+        texts = (line for line in (raw.rstrip("\r\n") for raw in sys.stdin) if line.strip())
+    kept, done = [], 0  # a file is read, labelled and printed a chunk at a time; only --html keeps them all
+    while chunk := list(itertools.islice(texts, 1024)):
+        predictions = predict(model, chunk, first=done + 1)
+        done += len(chunk)
+        if args.html:
+            kept.extend(predictions)
+        if args.json:
+            for prediction in predictions:
+                print(json.dumps(prediction.to_dict(explain=args.explain)))
+        else:
+            report.print_predictions(predictions, explain=args.explain)
+    if not done:
+        raise ConfigError("no texts to label: give them as arguments, with --file, or on stdin")
+    if args.html:
+        _write(args.html, lambda path: Path(path).write_text(html_page(kept), encoding="utf-8"))
     return 0
 
 
@@ -384,9 +391,16 @@ COMMANDS = {
 
 def _write(path: str | Path, writer) -> None:
     """Write an output file the user named, making its folder; an OSError becomes a one-line error."""
+    _make_folder_for(path)
+    try:
+        writer(path)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot write ({err.strerror or err})") from None
+
+
+def _make_folder_for(path: str | Path) -> None:
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        writer(path)
     except OSError as err:
         raise ConfigError(f"{path}: cannot write ({err.strerror or err})") from None
 

@@ -9,11 +9,12 @@ string. Named datasets come from ``--data-dir`` or ``$SEQTEXT_DATA`` (one sub-fo
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -271,6 +272,27 @@ def read_text_file(path: str | Path) -> str:
         raise DataError(f"{path}, line {line}: invalid UTF-8 (byte 0x{data[err.start]:02x})") from None
 
 
+def iter_text_lines(path: str | Path) -> Iterator[str]:
+    """The non-blank lines of a UTF-8 text file (gzipped or not), read as they are asked for;
+    undecodable bytes name their line."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as probe:
+            gzipped = probe.read(2) == b"\x1f\x8b"
+        with gzip.open(path, "rb") if gzipped else open(path, "rb") as raw:
+            for number, data in enumerate(raw, start=1):
+                try:
+                    text = data.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError as err:
+                    raise DataError(f"{path}, line {number}: invalid UTF-8 (byte 0x{data[err.start]:02x})") from None
+                if text.strip():
+                    yield text
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, EOFError) as err:
+        raise DataError(f"{path}: cannot read ({getattr(err, 'strerror', None) or err})") from None
+
+
 def split_corpus(text: str, train_fraction: float = 0.9) -> tuple[str, str]:
     """(first ``train_fraction`` of the characters, the rest): the split published LM figures use."""
     if not 0.0 < train_fraction < 1.0:
@@ -279,7 +301,25 @@ def split_corpus(text: str, train_fraction: float = 0.9) -> tuple[str, str]:
     return text[:cut], text[cut:]
 
 
-def _read_folder(folder: Path, text_column: str, label_column: str | None, on_bad_rows: str) -> dict[str, Rows]:
+def split_file(source: str | Path, split: str, data_directory: str | Path | None = None) -> tuple[Path, str] | tuple[None, None]:
+    """(the file holding ``split`` of a local dataset, a description), or (None, None) when the split has
+    no file of its own: a Hub dataset, or a validation split held out from train."""
+    named = NAMED_DATASETS.get(str(source))
+    root = data_dir(data_directory)
+    if named is not None and root is not None:
+        folder, description = root / str(source), f"{source} ({root / str(source)})"
+    elif Path(source).is_dir():
+        folder, description = Path(source), str(source)
+    else:
+        return None, None
+    if not folder.is_dir():
+        return None, None
+    path = split_files(folder).get(split)
+    return (path, description) if path is not None else (None, None)
+
+
+def split_files(folder: Path) -> dict[str, Path]:
+    """Split name -> file, for the files named ``<split>.<format>[.gz]`` in ``folder``."""
     files: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
         if not path.is_file() or path.name.startswith("."):
@@ -292,6 +332,11 @@ def _read_folder(folder: Path, text_column: str, label_column: str | None, on_ba
         if split in files:
             raise DataError(f"{folder}: two files for split {split!r}: {files[split].name} and {path.name}")
         files[split] = path
+    return files
+
+
+def _read_folder(folder: Path, text_column: str, label_column: str | None, on_bad_rows: str) -> dict[str, Rows]:
+    files = split_files(folder)
     if not files:
         raise DataError(f"{folder}: no split files (expected names like train.jsonl, validation.csv, test.tsv.gz)")
     # Only train must be labelled; another split without a label column (IMDB's unsup) is read as unlabelled.

@@ -13,11 +13,11 @@ import torch.nn.functional as F
 
 from seqtext.batching import IGNORE_INDEX, BucketBatchSampler, EncodedTexts, LMStreams, collate
 from seqtext.checkpoint import Checkpoint
-from seqtext.data import encode_labels, load_corpus, load_splits, read_text_file, split_corpus
+from seqtext.data import encode_labels, load_corpus, load_splits, read_text_file, split_corpus, split_file
 from seqtext.errors import DataError
 from seqtext.models.charlm import CharLM
 from seqtext.models.classifier import TextClassifier
-from seqtext.readers import read_rows
+from seqtext.readers import iter_rows, read_rows
 from seqtext.recipe import load_recipe
 from seqtext.tokenizer import UNK_ID
 
@@ -73,6 +73,44 @@ def evaluate_classifier(
     device: str | torch.device = "cpu",
 ) -> dict:
     return classification_report(classify(model, encoded, batch_size, device), encoded.labels, names)
+
+
+def evaluate_checkpoint(
+    checkpoint: Checkpoint,
+    data: str | None = None,
+    split: str = "test",
+    data_dir: str | None = None,
+    on_bad_rows: str | None = None,
+    chunk_size: int = 2048,
+) -> tuple[dict, str]:
+    """A classifier's report on held-out data, as ``evaluation_set`` chooses it; returns (report, description).
+
+    When the texts come from one file (``--data FILE``, or a split with a file of its own), the file is
+    read, encoded and scored ``chunk_size`` rows at a time, so memory stays bounded by the chunk, not
+    the file. Otherwise (a validation split held out from train, a Hub dataset) the split is loaded whole.
+    """
+    recipe = load_recipe(None, base=checkpoint.recipe)
+    config, policy = recipe.data, on_bad_rows or recipe.data.on_bad_rows
+    if data is not None and Path(data).is_file():
+        path, description = Path(data), data
+    else:
+        path, description = split_file(data or config.dataset, split, data_dir or config.data_dir)
+        description = description and f"{description}, {split} split"
+    if path is None:
+        encoded, description = evaluation_set(checkpoint, data, split, data_dir, on_bad_rows)
+        return evaluate_classifier(checkpoint.model, encoded, checkpoint.label_map.names), description
+    logits, labels = [], []
+    for rows in iter_rows(path, config.text_column, config.label_column, policy, chunk_size=chunk_size):
+        table, _ = encode_labels(rows, checkpoint.label_map, policy)
+        if "label" not in table.column_names:
+            raise DataError(f"{description} has no labels to evaluate against")
+        if len(table):
+            encoded = EncodedTexts.from_texts(checkpoint.tokenizer, table["text"], table["label"], config.max_length)
+            logits.append(classify(checkpoint.model, encoded))
+            labels.append(encoded.labels)
+    if not logits:
+        raise DataError(f"{description}: no rows with a label the model knows")
+    return classification_report(torch.cat(logits), torch.cat(labels), checkpoint.label_map.names), description
 
 
 def evaluation_set(

@@ -36,8 +36,9 @@ class Prediction:
 
 
 @torch.no_grad()
-def predict(checkpoint: Checkpoint, texts: list[str], batch_size: int = 128) -> list[Prediction]:
-    """Label, class probabilities and attention for each text. A text with no tokens is an error."""
+def predict(checkpoint: Checkpoint, texts: list[str], batch_size: int = 128, first: int = 1) -> list[Prediction]:
+    """Label, class probabilities and attention for each text. A text with no tokens is an error naming
+    its number (counted from ``first``)."""
     model, names = checkpoint.model, checkpoint.label_map.names
     max_length = checkpoint.recipe["data"]["max_length"]
     backend = checkpoint.tokenizer.backend
@@ -47,7 +48,7 @@ def predict(checkpoint: Checkpoint, texts: list[str], batch_size: int = 128) -> 
         encodings = backend.encode_batch(texts, add_special_tokens=False)
     finally:
         backend.no_truncation()
-    for number, (text, encoding) in enumerate(zip(texts, encodings), start=1):
+    for number, (text, encoding) in enumerate(zip(texts, encodings), start=first):
         if not encoding.ids:
             raise DataError(f"text {number} ({text[:40]!r}) has no tokens for this model's tokenizer")
     predictions = []

@@ -12,9 +12,11 @@ import codecs
 import csv
 import gzip
 import io
+import itertools
 import json
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,17 +81,66 @@ def read_rows(
     ``on_bad_rows="skip"``. A file without the label column is an error when ``require_labels``,
     otherwise its rows come back unlabelled. ``label_column=None`` ignores labels altogether.
     """
+    chunks = list(iter_rows(path, text_column, label_column, on_bad_rows, require_labels, chunk_size=None))
+    return chunks[0]
+
+
+def iter_rows(
+    path: str | Path,
+    text_column: str = "text",
+    label_column: str | None = "label",
+    on_bad_rows: str = "error",
+    require_labels: bool = True,
+    chunk_size: int | None = 2048,
+) -> Iterator[Rows]:
+    """``read_rows`` in pieces of at most ``chunk_size`` rows, reading the file as it goes (CSV, TSV,
+    JSON Lines and text; JSON and Parquet are read whole), so that memory does not grow with the file.
+    Each piece's ``skipped`` counts the bad rows skipped since the previous one."""
     path = Path(path)
     if on_bad_rows not in BAD_ROW_POLICIES:
         raise DataError(f"on_bad_rows must be one of {', '.join(BAD_ROW_POLICIES)}, not {on_bad_rows!r}")
-    records, columns, unit = read_records(path, [text_column, label_column], text_column)
-    return rows_from_records(path, records, columns, unit, text_column, label_column, on_bad_rows, require_labels)
+    with open_records(path, [text_column, label_column], text_column) as (records, columns, unit):
+        stream = _RowStream(path, records, columns, unit, text_column, label_column, on_bad_rows, require_labels)
+        yield from _chunks(stream, chunk_size)
+
+
+def rows_from_records(path, records, columns, unit, text_column, label_column, on_bad_rows, require_labels) -> Rows:
+    """Validate records already in memory (a Hub split) into Rows, as ``read_rows`` does a file's."""
+    stream = _RowStream(Path(path), iter(records), columns, unit, text_column, label_column, on_bad_rows, require_labels)
+    return next(_chunks(stream, None))
+
+
+def _chunks(stream: _RowStream, chunk_size: int | None) -> Iterator[Rows]:
+    """The stream's rows as Rows of at most ``chunk_size`` (None: all in one)."""
+    chunk = stream.new_chunk()
+    for line, text, label in stream:
+        chunk.texts.append(text)
+        chunk.lines.append(line)
+        if chunk.labels is not None:
+            chunk.labels.append(label)
+        if chunk_size is not None and len(chunk.texts) == chunk_size:
+            chunk.skipped, stream.skipped = stream.skipped, 0
+            yield chunk
+            chunk = stream.new_chunk()
+    if stream.rows == 0:
+        raise DataError(f"{stream.path}: no rows left after skipping {stream.skipped} bad rows")
+    if chunk.texts:
+        chunk.skipped = stream.skipped
+        yield chunk
 
 
 def read_records(
     path: str | Path, wanted: list[str | None], text_column: str = "text"
 ) -> tuple[list[Record], list[str] | None, str]:
-    """Parse ``path`` into (records, columns or None when the format has no header, unit of ``line``).
+    """Parse ``path`` into (records, columns or None when the format has no header, unit of ``line``)."""
+    with open_records(path, wanted, text_column) as (records, columns, unit):
+        return list(records), columns, unit
+
+
+@contextmanager
+def open_records(path: str | Path, wanted: list[str | None], text_column: str = "text"):
+    """(records, columns or None when the format has no header, unit of ``line``) of ``path``, with the
+    records read lazily while the file is open.
 
     ``wanted`` are the columns a Parquet file is asked for; a plain text file gives each line as
     ``text_column``. Problems with the whole file raise ``DataError``; problems with one row come back
@@ -101,26 +152,42 @@ def read_records(
         raise DataError(f"{path}: no such file")
     if path.is_dir():
         raise DataError(f"{path}: is a folder, not a file")
+    if fmt == "parquet":
+        records, columns = _guard(path, lambda: _parquet_records(path, wanted))
+        yield iter(records), columns, "row"
+        return
+    with _guard(path, lambda: _open_binary(path)) as raw:
+        lines = _decoded_lines(raw)
+        columns, unit = None, "line"
+        if fmt in ("csv", "tsv"):
+            columns, records = _guard(path, lambda: _csv_records(lines, fmt))
+        elif fmt == "jsonl":
+            records = _jsonl_records(lines)
+        elif fmt == "json":
+            records, unit = iter(_guard(path, lambda: _json_records(lines))), "row"
+        else:
+            records = _text_records(lines, text_column)
+        yield _guarded(path, records), columns, unit
+
+
+def _guard(path: Path, action):
+    """Run ``action``, turning the errors of reading a file into a one-line ``DataError``."""
     try:
-        if fmt == "parquet":
-            records, columns = _parquet_records(path, wanted)
-            return records, columns, "row"
-        with _open_binary(path) as raw:
-            lines = _decoded_lines(raw)
-            if fmt in ("csv", "tsv"):
-                columns, records = _csv_records(lines, fmt)
-                return records, columns, "line"
-            if fmt == "jsonl":
-                return list(_jsonl_records(lines)), None, "line"
-            if fmt == "json":
-                return _json_records(lines), None, "row"
-            return list(_text_records(lines, text_column)), None, "line"
+        return action()
     except PermissionError:
         raise DataError(f"{path}: permission denied") from None
     except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError; a cut-off gzip ends in EOFError
         raise DataError(f"{path}: cannot read ({err})") from None
     except _FileError as err:
         raise DataError(f"{path}: {err}") from None
+
+
+def _guarded(path: Path, records: Iterator) -> Iterator:
+    while True:
+        record = _guard(path, lambda: next(records, None))
+        if record is None:
+            return
+        yield record
 
 
 class _FileError(Exception):
@@ -132,35 +199,46 @@ class _FileError(Exception):
 Record = tuple[int, dict | None, str | None]
 
 
-def rows_from_records(path, records, columns, unit, text_column, label_column, on_bad_rows, require_labels) -> Rows:
-    """Validate parsed records into Rows: columns once for the whole file (a file has a column or it does
-    not), then each row under the bad-row policy."""
-    if not records:
-        raise DataError(f"{path}: no rows")
-    if columns is None:  # formats without a header: the first readable row says which columns there are
-        columns = next((list(fields) for _, fields, _ in records if fields is not None), None)
-    rows = Rows(path, unit=unit)
-    has_labels = label_column is not None and (columns is None or label_column in columns)
-    for column, needed in ((text_column, True), (label_column, label_column is not None and require_labels)):
-        if needed and columns is not None and column not in columns:
-            raise DataError(f"{path}: no column {column!r} (columns: {', '.join(columns) or 'none'})")
-    if has_labels:
-        rows.labels = []
-    for line, fields, problem in records:
-        if problem is None:
-            problem = _row_problem(fields, text_column, label_column if has_labels else None)
-        if problem is not None:
-            if on_bad_rows == "error":
-                raise DataError(f"{path}, {unit} {line}: {problem}")
-            rows.skipped += 1
-            continue
-        rows.texts.append(fields[text_column])
-        rows.lines.append(line)
-        if has_labels:
-            rows.labels.append(label_string(fields[label_column]))
-    if not rows.texts:
-        raise DataError(f"{path}: no rows left after skipping {rows.skipped} bad rows")
-    return rows
+class _RowStream:
+    """Validated rows of one file, (line, text, label or None): columns once for the whole file (a file
+    has a column or it does not), then each row under the bad-row policy."""
+
+    def __init__(self, path, records, columns, unit, text_column, label_column, on_bad_rows, require_labels):
+        self.path, self.unit, self.skipped, self.rows = path, unit, 0, 0
+        self.text_column, self.label_column, self.on_bad_rows = text_column, label_column, on_bad_rows
+        first = next(records, None)
+        if first is None:
+            raise DataError(f"{path}: no rows")
+        self.records = itertools.chain([first], records)
+        if columns is None:  # formats without a header: the first readable row says which columns there are
+            peeked = [first]
+            while peeked[-1][1] is None:
+                following = next(records, None)
+                if following is None:
+                    break
+                peeked.append(following)
+            self.records = itertools.chain(peeked, records)
+            columns = next((list(fields) for _, fields, _ in peeked if fields is not None), None)
+        self.has_labels = label_column is not None and (columns is None or label_column in columns)
+        for column, needed in ((text_column, True), (label_column, label_column is not None and require_labels)):
+            if needed and columns is not None and column not in columns:
+                raise DataError(f"{path}: no column {column!r} (columns: {', '.join(columns) or 'none'})")
+
+    def new_chunk(self) -> Rows:
+        return Rows(self.path, labels=[] if self.has_labels else None, unit=self.unit)
+
+    def __iter__(self) -> Iterator[tuple[int, str, str | None]]:
+        label_column = self.label_column if self.has_labels else None
+        for line, fields, problem in self.records:
+            if problem is None:
+                problem = _row_problem(fields, self.text_column, label_column)
+            if problem is not None:
+                if self.on_bad_rows == "error":
+                    raise DataError(f"{self.path}, {self.unit} {line}: {problem}")
+                self.skipped += 1
+                continue
+            self.rows += 1
+            yield line, fields[self.text_column], label_string(fields[label_column]) if label_column else None
 
 
 def _row_problem(fields: dict, text_column: str, label_column: str | None) -> str | None:
@@ -198,8 +276,8 @@ def _decoded_lines(raw: io.BufferedIOBase) -> Iterator[tuple[int, str, str | Non
             yield number, data.decode("utf-8", "replace"), f"invalid UTF-8 (byte 0x{bad} at column {err.start + 1})"
 
 
-def _csv_records(lines: Iterable[tuple[int, str, str | None]], fmt: str) -> tuple[list[str], list[Record]]:
-    """(header, records)."""
+def _csv_records(lines: Iterable[tuple[int, str, str | None]], fmt: str) -> tuple[list[str], Iterator[Record]]:
+    """(header, records, read as they are asked for)."""
     problems: dict[int, str] = {}
 
     def text_lines():
@@ -215,10 +293,10 @@ def _csv_records(lines: Iterable[tuple[int, str, str | None]], fmt: str) -> tupl
     try:
         header = next(reader)
     except StopIteration:
-        return [], []
+        return [], iter(())
     if 1 in problems:
         raise _FileError(f"line 1: {problems[1]}")
-    return header, list(_csv_rows(reader, header, problems))
+    return header, _csv_rows(reader, header, problems)
 
 
 def _csv_rows(reader, header: list[str], problems: dict[int, str]) -> Iterator[Record]:

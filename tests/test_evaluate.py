@@ -3,7 +3,8 @@ import torch
 
 from seqtext import checkpoint
 from seqtext.errors import DataError
-from seqtext.evaluate import classification_report, classify, evaluation_set
+from seqtext.evaluate import classification_report, classify, evaluate_checkpoint, evaluate_classifier, evaluation_set
+from seqtext.readers import iter_rows
 
 
 def test_report_figures_match_a_hand_count():
@@ -48,3 +49,25 @@ def test_an_unknown_label_in_evaluation_data_names_label_and_line(trained_run, t
     path.write_text('{"text": "fine", "label": "positive"}\n{"text": "meh", "label": "neutral"}\n')
     with pytest.raises(DataError, match=r"eval.jsonl, line 2: unknown label 'neutral' \(the model knows: negative, positive\)"):
         evaluation_set(checkpoint.load(trained_run), str(path))
+
+
+def test_a_file_scored_in_chunks_gives_the_report_of_the_whole(trained_run, sst2_slice):
+    model = checkpoint.load(trained_run)
+    encoded, _ = evaluation_set(model, str(sst2_slice), split="validation")
+    whole = evaluate_classifier(model.model, encoded, model.label_map.names)
+    for chunk_size in (7, 64, 10_000):  # the slice's validation.jsonl has its own file: it is streamed
+        report, description = evaluate_checkpoint(model, str(sst2_slice), "validation", chunk_size=chunk_size)
+        assert description == f"{sst2_slice}, validation split"
+        assert report["confusion"] == whole["confusion"] and report["n"] == 200
+        assert report["loss"] == pytest.approx(whole["loss"], rel=1e-6)
+    report, _ = evaluate_checkpoint(model, str(sst2_slice / "validation.jsonl"), chunk_size=13)
+    assert report["confusion"] == whole["confusion"]
+
+
+def test_rows_are_read_lazily_a_chunk_at_a_time(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(f'{{"text": "t{i}", "label": "x"}}\n' for i in range(10)) + "not json\n")
+    chunks = iter_rows(path, chunk_size=4)
+    assert [len(next(chunks).texts) for _ in range(2)] == [4, 4]  # the bad line 11 is not read yet
+    with pytest.raises(DataError, match="rows.jsonl, line 11: malformed JSON"):
+        next(chunks)

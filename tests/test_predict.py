@@ -1,4 +1,5 @@
 import html
+import json
 import re
 
 import pytest
@@ -37,3 +38,15 @@ def test_the_html_page_escapes_the_text(trained_run):
     assert "<script" not in page and page.count("<span") == len(predictions[0].spans)
     paragraph = re.search(r"<br>(.*)</p>", page).group(1)
     assert html.unescape(re.sub(r"<[^>]+>", "", paragraph)) == "<script>alert(1)</script> good"
+
+
+def test_a_long_file_is_labelled_a_chunk_at_a_time_in_order(trained_run, tmp_path, capsys):
+    from seqtext.cli import main
+
+    path = tmp_path / "many.txt"
+    path.write_text("".join(f"film number {i} was fine\n" for i in range(2500)) + "\n")
+    assert main(["predict", str(trained_run), "--file", str(path), "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["text"] for line in lines] == [f"film number {i} was fine" for i in range(2500)]
+    with pytest.raises(DataError, match=r"text 2049 \(''\) has no tokens"):  # numbered across chunks
+        predict(checkpoint.load(trained_run), ["fine", ""], first=2048)
