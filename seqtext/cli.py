@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -225,6 +226,8 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
         recipe = load_recipe(args.source, overrides)
         out = Path(args.out) if args.out else Path("runs") / Path(args.source).stem
     result = train(recipe, out, resume=bool(args.resume))
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun the first process reports
     if args.json:
         print(json.dumps(result, indent=2))
     elif recipe.task == "forecasting":

@@ -21,14 +21,26 @@ from seqtext.readers import iter_rows, read_rows
 from seqtext.recipe import load_recipe
 from seqtext.tokenizer import UNK_ID
 
+MAX_TOKENS = 16_384  # padded tokens per evaluation batch: bounds the activations, whatever the text lengths
+
 
 @torch.no_grad()
 def classify(
-    model: TextClassifier, encoded: EncodedTexts, batch_size: int = 256, device: str | torch.device = "cpu"
+    model: TextClassifier,
+    encoded: EncodedTexts,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    max_tokens: int = MAX_TOKENS,
 ) -> torch.Tensor:
-    """Logits (N, C) for every text of ``encoded``, in its order."""
+    """Logits (N, C) for every text of ``encoded``, in its order.
+
+    Batches hold texts of similar length, at most ``batch_size`` of them and ``max_tokens`` padded
+    tokens, so that 256 reviews of 2,000 tokens do not make one batch of 512,000 tokens of activations.
+    """
     model.eval()
-    sampler = BucketBatchSampler(encoded.lengths, batch_size, pool_size=max(len(encoded), 1), shuffle=False)
+    sampler = BucketBatchSampler(
+        encoded.lengths, batch_size, max_tokens=max_tokens, pool_size=max(len(encoded), 1), shuffle=False
+    )
     logits = None
     for indices in sampler:
         batch = collate([encoded[i] for i in indices]).to(device)

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import torch
 from rich.text import Text
 
-from seqtext.batching import collate
+from seqtext.batching import BucketBatchSampler, collate
 from seqtext.checkpoint import Checkpoint
 from seqtext.errors import DataError
+from seqtext.evaluate import MAX_TOKENS
 
 
 @dataclass
@@ -51,26 +52,24 @@ def predict(checkpoint: Checkpoint, texts: list[str], batch_size: int = 128, fir
     for number, (text, encoding) in enumerate(zip(texts, encodings), start=first):
         if not encoding.ids:
             raise DataError(f"text {number} ({text[:40]!r}) has no tokens for this model's tokenizer")
-    predictions = []
-    for start in range(0, len(texts), batch_size):
-        chunk = encodings[start : start + batch_size]
-        batch = collate([(torch.tensor(e.ids), None) for e in chunk])
+    predictions: list[Prediction | None] = [None] * len(texts)
+    lengths = [len(e.ids) for e in encodings]
+    batches = BucketBatchSampler(lengths, batch_size, max_tokens=MAX_TOKENS, pool_size=max(len(texts), 1), shuffle=False)
+    for indices in batches:  # texts of similar length together, at most MAX_TOKENS padded tokens
+        batch = collate([(torch.tensor(encodings[i].ids), None) for i in indices])
         out = model(batch.ids, batch.lengths, batch.mask)
         probs = torch.softmax(out.logits, dim=1)  # (B, C)
         attention = out.attention
         if attention is not None and attention.ndim == 3:
             attention = attention.mean(1)  # (B, T): self-attention's heads, averaged
-        for row, encoding in enumerate(chunk):
-            length = len(encoding.ids)
-            weights = None if attention is None else attention[row, :length].tolist()
-            predictions.append(
-                Prediction(
-                    text=texts[start + row],
-                    label=names[int(probs[row].argmax())],
-                    probs={name: float(p) for name, p in zip(names, probs[row])},
-                    spans=[tuple(span) for span in encoding.offsets],
-                    weights=weights,
-                )
+        for row, index in enumerate(indices):
+            weights = None if attention is None else attention[row, : lengths[index]].tolist()
+            predictions[index] = Prediction(
+                text=texts[index],
+                label=names[int(probs[row].argmax())],
+                probs={name: float(p) for name, p in zip(names, probs[row])},
+                spans=[tuple(span) for span in encodings[index].offsets],
+                weights=weights,
             )
     return predictions
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -20,7 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from seqtext import checkpoint
@@ -63,6 +66,25 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.O
     return torch.optim.AdamW(groups, lr=config.lr)
 
 
+class Shard:
+    """This process's part of every global batch under torchrun: rank ``rank`` of ``world`` processes.
+
+    Each process takes every ``world``-th example (or stream) of the same global batch, so an epoch
+    shows every example once, and scales its loss so that DistributedDataParallel's mean of the
+    gradients is the gradient of the global batch's mean loss, whatever the split of the batch.
+    """
+
+    def __init__(self, rank: int = 0, world: int = 1):
+        self.rank, self.world = rank, world
+
+    def take(self, items):
+        return items if self.world == 1 else items[self.rank :: self.world]
+
+    def mean(self, total: torch.Tensor, global_count: float) -> torch.Tensor:
+        """``total`` summed over this process's part -> its share of the global mean, times ``world``."""
+        return total * self.world / global_count
+
+
 class ClassificationTask:
     """What the loop needs to train a classifier: its data, model, batches, loss and validation."""
 
@@ -85,6 +107,7 @@ class ClassificationTask:
             if recipe.train.vectors:
                 coverage = load_vectors(recipe.train.vectors, prepared.tokenizer, self.model.embedding.weight)
                 log(f"seqtext: word vectors from {recipe.train.vectors} cover {coverage:.1%} of the vocabulary")
+        self.runner, self.shard = self.model, Shard()  # runner: the model or its DistributedDataParallel wrapper
         self.tokenizer, self.label_map = prepared.tokenizer, prepared.data.label_map
         self.model_args = {"vocab_size": self.tokenizer.vocab_size, "num_classes": len(self.label_map)}
         self.train_set, self.validation_set = prepared.encoded["train"], prepared.encoded["validation"]
@@ -102,11 +125,19 @@ class ClassificationTask:
         return self.sampler.batches()
 
     def step(self, batch: list[int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        """(loss, objective to minimise, counts) for one batch of text indices."""
-        batch = collate([self.train_set[i] for i in batch]).to(device)
-        out = self.model(batch.ids, batch.lengths, batch.mask)
+        """(loss, objective to minimise, counts) for one global batch of text indices."""
+        indices = batch
+        batch = collate([self.train_set[i] for i in self.shard.take(indices)]).to(device)
+        out = self.runner(batch.ids, batch.lengths, batch.mask)
         weight = None if self.class_weight is None else self.class_weight.to(device)
-        loss = F.cross_entropy(out.logits, batch.labels, weight=weight, label_smoothing=self.recipe.train.label_smoothing)
+        smoothing = self.recipe.train.label_smoothing
+        if self.shard.world == 1:
+            loss = F.cross_entropy(out.logits, batch.labels, weight=weight, label_smoothing=smoothing)
+        else:
+            losses = F.cross_entropy(out.logits, batch.labels, weight=weight, label_smoothing=smoothing, reduction="none")
+            labels = self.train_set.labels[indices]
+            count = float(len(indices) if weight is None else self.class_weight[labels].sum())
+            loss = self.shard.mean(losses.sum(), count)
         objective = loss if out.penalty is None else loss + self.recipe.model.attention_penalty * out.penalty
         correct = int((out.logits.argmax(1) == batch.labels).sum())
         return loss, objective, {"correct": correct, "n": len(batch.labels), "tokens": int(batch.lengths.sum())}
@@ -148,7 +179,8 @@ class LanguageModelTask:
         self.bptt = recipe.batching.bptt
         self.usable = len(self.train_ids) - (self.bptt - 1)  # the same stream length whatever the offset
         self.streams = LMStreams(self.train_ids[: self.usable], recipe.batching.batch_size or 64, self.bptt)
-        self.state = None
+        self.state = None  # this process's streams' state
+        self.runner, self.shard = self.model, Shard()
 
     def steps_per_epoch(self) -> int:
         return len(self.streams)
@@ -160,10 +192,14 @@ class LanguageModelTask:
         return list(LMStreams(self.train_ids[offset : offset + self.usable], self.streams.batch_size, self.bptt))
 
     def step(self, batch: tuple[torch.Tensor, torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        inputs, targets = batch[0].to(device), batch[1].to(device)  # (B, T)
-        logits, state = self.model(inputs, self.state)  # (B, T, V)
+        inputs, targets = self.shard.take(batch[0]).to(device), self.shard.take(batch[1]).to(device)  # (B, T)
+        logits, state = self.runner(inputs, self.state)  # (B, T, V)
         self.state = detach_state(state)
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
+        if self.shard.world == 1:
+            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
+        else:
+            total = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum")
+            loss = self.shard.mean(total, float((batch[1] != IGNORE_INDEX).sum()))
         valid = targets != IGNORE_INDEX
         correct, n = int((logits.argmax(-1) == targets)[valid].sum()), int(valid.sum())
         return loss, loss, {"correct": correct, "n": n, "tokens": n}
@@ -173,11 +209,21 @@ class LanguageModelTask:
         return {key: report[key] for key in ("loss", "bpc", "perplexity", "accuracy", "n_chars")}
 
     def carried(self) -> dict[str, torch.Tensor]:
-        return {} if self.state is None else {f"state.{i}": s.cpu() for i, s in enumerate(self.state)}
+        """The state of every stream (L, B, H), gathered from all processes (a collective under torchrun)."""
+        state = None if self.state is None else [s.cpu() for s in self.state]
+        if self.shard.world > 1:
+            parts = [None] * self.shard.world
+            dist.all_gather_object(parts, state)
+            if parts[0] is not None:
+                state = [torch.empty(s.shape[0], self.streams.batch_size, s.shape[2]) for s in parts[0]]
+                for rank, part in enumerate(parts):
+                    for whole, mine in zip(state, part):
+                        whole[:, rank :: self.shard.world] = mine
+        return {} if state is None else {f"state.{i}": s for i, s in enumerate(state)}
 
     def restore(self, tensors: dict[str, torch.Tensor]) -> None:
         states = [tensors[k] for k in sorted(tensors) if k.startswith("state.")]
-        self.state = tuple(states) if states else None
+        self.state = tuple(s[:, self.shard.rank :: self.shard.world].contiguous() for s in states) if states else None
 
 
 class ForecastingTask:
@@ -199,6 +245,7 @@ class ForecastingTask:
             torch.manual_seed(recipe.seed)
             self.model = Forecaster(recipe.model, *self.series.scaling())
         self.tokenizer, self.label_map, self.model_args = None, None, {}
+        self.runner, self.shard = self.model, Shard()
         config, horizon = recipe.series, recipe.model.horizon
         pairs = step_targets if config.per_step_loss else windows
         inputs, targets = pairs(self.series.values, 0, self.series.bounds[0], config.window, horizon)
@@ -219,11 +266,15 @@ class ForecastingTask:
         return list(torch.randperm(len(self.inputs), generator=generator).split(self.batch_size))
 
     def step(self, batch: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        inputs, targets = self.inputs[batch].to(device), self.targets[batch].to(device)
-        outputs = self.model(inputs)  # (B, T, horizon)
+        mine = self.shard.take(batch)
+        inputs, targets = self.inputs[mine].to(device), self.targets[mine].to(device)
+        outputs = self.runner(inputs)  # (B, T, horizon)
         if not self.recipe.series.per_step_loss:
             outputs = outputs[:, -1]  # (B, horizon)
-        loss = F.mse_loss(outputs, targets)
+        if self.shard.world == 1:
+            loss = F.mse_loss(outputs, targets)
+        else:
+            loss = self.shard.mean(((outputs - targets) ** 2).sum(), float(len(batch) * targets[0].numel()))
         return loss, loss, {"n": len(batch), "tokens": inputs.numel()}
 
     def validate(self, device: torch.device) -> dict:
@@ -261,17 +312,28 @@ def train(
     out_dir = Path(out_dir)
     log = log or (lambda message: print(message, file=sys.stderr))
     config = recipe.train
+    shard, started_group = _join_process_group(config.device)
+    main = shard.rank == 0  # only the first process writes logs and checkpoints
     device = pick_device(config.device)
+    if device.type == "cuda" and shard.world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
     task_class = TASKS[recipe.task]
     saved = None
-    checkpoint.recover(out_dir / "last")
-    checkpoint.recover(out_dir / "best")
+    if main:
+        checkpoint.recover(out_dir / "last")
+        checkpoint.recover(out_dir / "best")
+    _barrier(shard)
     if resume:
         saved = checkpoint.load(out_dir / "last", kind=task_class.kind)
     elif (out_dir / "last").exists():
         raise ConfigError(f"{out_dir} already holds a run: continue it with --resume, or choose another --out")
+    _barrier(shard)  # every process has checked before the first one writes
     task = task_class(recipe, saved, log)
     model = task.model.to(device)
+    if shard.world > 1:
+        task.shard = shard
+        task.runner = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = make_optimizer(model, config)
     state = {
         "step": 0,
@@ -290,9 +352,12 @@ def train(
     higher_is_better = task.higher_is_better
     started = time.perf_counter() - state["seconds"]  # wall time of the run, across resumes
     metrics_path = out_dir / "metrics.jsonl"
-    out_dir.mkdir(parents=True, exist_ok=True)
     history = _history_until(metrics_path, state["step"])  # a resumed run forgets what came after its checkpoint
-    metrics_file = metrics_path.open("w", encoding="utf-8")
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        metrics_file = metrics_path.open("w", encoding="utf-8")
+    else:
+        metrics_file = open(os.devnull, "w")  # noqa: SIM115 (closed with the real one)
     metrics_file.writelines(json.dumps(entry) + "\n" for entry in history)
 
     def record(entry: dict) -> None:
@@ -301,6 +366,9 @@ def train(
         metrics_file.flush()
 
     def save(kind: str) -> None:
+        tensors = task.carried() if kind == "last" else None  # every process takes part: it may gather
+        if not main:
+            return
         checkpoint.save(
             out_dir / kind,
             kind=task.kind,
@@ -311,10 +379,10 @@ def train(
             label_map=task.label_map,
             optimizer=optimizer if kind == "last" else None,
             trainer=state if kind == "last" else None,
-            tensors=task.carried() if kind == "last" else None,
+            tensors=tensors,
         )
 
-    show = sys.stderr.isatty() if progress is None else progress
+    show = main and (sys.stderr.isatty() if progress is None else progress)
     bar = tqdm(total=total_steps, initial=state["step"], disable=not show, file=sys.stderr, dynamic_ncols=True, unit="step")
     window = _new_window()
     stop = state["step"] >= total_steps
@@ -336,7 +404,8 @@ def train(
                 optimizer.zero_grad(set_to_none=True)
                 objective.backward()
                 norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm if config.clip_norm > 0 else math.inf)
-                if not torch.isfinite(loss):
+                nonfinite, interrupted = _any(shard, [not bool(torch.isfinite(loss)), bool(signals)], device)
+                if nonfinite:
                     raise DataError(f"loss became {loss.item()} at step {state['step'] + 1}; the last checkpoint is intact")
                 optimizer.step()
                 state["step"] += 1
@@ -365,7 +434,7 @@ def train(
                     bar.set_postfix(loss=f"{entry['loss']:.3f}", **shown, tok_s=f"{entry['tokens_per_s']:,.0f}")
                     window = _new_window()
                 if state["step"] % config.eval_every == 0 or state["step"] == total_steps:
-                    report = task.validate(device)
+                    report = _from_main(shard, task.validate(device))  # every process decides alike
                     state["seconds"] = time.perf_counter() - started
                     where = {"split": "validation", "step": state["step"], "epoch": state["epoch"]}
                     record({**where, **report, "elapsed_s": state["seconds"]})
@@ -376,7 +445,8 @@ def train(
                     else:
                         state["evals_since_best"] += 1
                     save("last")
-                    plot_curves(history, out_dir / "curves.png")
+                    if main:
+                        plot_curves(history, out_dir / "curves.png")
                     window["start"] = time.perf_counter()  # validation time is not training throughput
                     if config.patience is not None and state["evals_since_best"] >= config.patience:
                         name, runs = task.score_name, config.patience
@@ -384,7 +454,7 @@ def train(
                         stop = True
                     if should_stop is not None and should_stop(state):
                         stop = True
-                if signals:
+                if interrupted:
                     state["seconds"] = time.perf_counter() - started
                     save("last")
                     raise Interrupted(
@@ -402,6 +472,8 @@ def train(
             signal.signal(number, handler)
         bar.close()
         metrics_file.close()
+        if started_group:
+            dist.destroy_process_group()
     return {
         "run": str(out_dir),
         "best": str(out_dir / "best"),
@@ -416,6 +488,41 @@ def train_classifier(recipe: Recipe, out_dir: str | Path, **options) -> dict:
     if recipe.task != "classification":
         raise ConfigError(f"a {recipe.task} recipe does not train a classifier")
     return train(recipe, out_dir, **options)
+
+
+def _join_process_group(device: str) -> tuple[Shard, bool]:
+    """Under torchrun (WORLD_SIZE > 1), join the process group: nccl on GPUs, gloo on CPUs.
+    Returns this process's shard and whether this call started the group."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Shard(), False
+    started = not dist.is_initialized()
+    if started:
+        dist.init_process_group("nccl" if device != "cpu" and torch.cuda.is_available() else "gloo")
+    return Shard(dist.get_rank(), dist.get_world_size()), started
+
+
+def _barrier(shard: Shard) -> None:
+    if shard.world > 1:
+        dist.barrier()
+
+
+def _any(shard: Shard, flags: list[bool], device: torch.device) -> list[bool]:
+    """Each flag, true if it is true in any process (one collective for all of them)."""
+    if shard.world == 1:
+        return flags
+    tensor = torch.tensor(flags, dtype=torch.int32, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return [bool(x) for x in tensor.tolist()]
+
+
+def _from_main(shard: Shard, value):
+    """The first process's ``value`` in every process."""
+    if shard.world == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def _new_window() -> dict:
