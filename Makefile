@@ -70,3 +70,4 @@ bench: $(BIN)/.installed  # long (see README, Results); each script can also run
 	$(BIN)/python bench/lm_curve.py runs/shakespeare
 	$(BIN)/python bench/lm_speed.py
 	$(BIN)/python bench/forecast.py --seeds 0 1 2 --horizon 10
+	$(BIN)/python bench/memory.py
