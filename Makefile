@@ -58,16 +58,5 @@ test: $(BIN)/.installed
 vocab: $(BIN)/.installed
 	for recipe in recipes/*.yaml; do grep -q '^tokenizer:' $$recipe || continue; $(BIN)/seqtext tokenizer $$recipe || exit 1; done
 
-bench: $(BIN)/.installed  # long (see README, Results); each script can also run alone
-	$(BIN)/python bench/tokenize_batch.py
-	$(BIN)/python bench/train_throughput.py --steps 15 --repeats 3
-	$(BIN)/python bench/quality.py sst2 --seeds 0 1 2
-	$(BIN)/python bench/quality.py trec --seeds 0 1 2
-	$(BIN)/python bench/quality.py imdb --seeds 0
-	$(BIN)/python bench/ablation.py --epochs 3
-	$(BIN)/python bench/baseline_quality.py sst2 --seed 0
-	rm -rf runs/shakespeare && $(BIN)/seqtext train recipes/shakespeare.yaml --out runs/shakespeare
-	$(BIN)/python bench/lm_curve.py runs/shakespeare
-	$(BIN)/python bench/lm_speed.py
-	$(BIN)/python bench/forecast.py --seeds 0 1 2 --horizon 10
-	$(BIN)/python bench/memory.py
+bench: $(BIN)/.installed  # long (see README, Results): every benchmark, one after another; `python -m bench list`
+	$(BIN)/python -m bench full

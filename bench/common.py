@@ -16,7 +16,11 @@ from pathlib import Path
 
 import torch
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
+RESULTS_ENV = "SEQTEXT_BENCH_RESULTS"  # where write_section writes instead (python -m bench quick sets it)
+
+
+def results_path() -> Path:
+    return Path(os.environ.get(RESULTS_ENV) or Path(__file__).with_name("RESULTS.md"))
 
 
 def machine_facts() -> str:
@@ -51,7 +55,8 @@ def median(values: list[float]) -> float:
 
 def write_section(name: str, body: str) -> None:
     """Replace this benchmark's section of RESULTS.md (or add it), and refresh the machine facts."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n<!-- machine -->\n<!-- /machine -->\n"
+    results = results_path()
+    text = results.read_text() if results.exists() else "# Benchmark results\n\n<!-- machine -->\n<!-- /machine -->\n"
     facts = f"<!-- machine -->\nLast run on: {machine_facts()[2:]}\n<!-- /machine -->"
     text = re.sub(r"<!-- machine -->.*?<!-- /machine -->", lambda _: facts, text, flags=re.S)
     section = f"<!-- bench:{name} -->\n{body.strip()}\n<!-- /bench:{name} -->"
@@ -60,4 +65,4 @@ def write_section(name: str, body: str) -> None:
         text = re.sub(pattern, lambda _: section, text, flags=re.S)
     else:
         text = text.rstrip() + f"\n\n{section}\n"
-    RESULTS.write_text(text)
+    results.write_text(text)

@@ -1,0 +1,97 @@
+"""Run the benchmarks: ``python -m bench quick`` (a few minutes) or ``python -m bench full`` (hours).
+
+Each benchmark is its own script in bench/, run here as a separate process one after another (never two
+at once: on 2 cores a second process halves the first one's speed). ``full`` runs what bench/RESULTS.md
+records, with the arguments it records, and rewrites its sections and the machine facts at the top.
+``quick`` runs the short benchmarks with fewer steps and repeats, into a separate file (default
+bench/RESULTS.quick.md), so that rough numbers never overwrite measured ones.
+
+    python -m bench quick [--only NAME ...] [--results FILE]
+    python -m bench full [--only NAME ...]
+    python -m bench list
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.common import RESULTS_ENV, machine_facts
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+SEQTEXT = [PYTHON, "-m", "seqtext"]
+
+# name -> (full command, quick command or None when it has no short form). Commands run from the repository root.
+BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
+    "tokenize_batch": (["bench/tokenize_batch.py"], ["bench/tokenize_batch.py", "--repeats", "1"]),
+    "step_time": (["bench/step_time.py", "--steps", "60"], ["bench/step_time.py", "--steps", "10", "--recipes", "sst2"]),
+    "train_throughput": (
+        ["bench/train_throughput.py", "--steps", "15", "--repeats", "3"],
+        ["bench/train_throughput.py", "--steps", "3", "--repeats", "1", "--recipes", "sst2"],
+    ),
+    "encoder_speed": (["bench/encoder_speed.py"], ["bench/encoder_speed.py", "--repeats", "2"]),
+    "lm_speed": (["bench/lm_speed.py"], ["bench/lm_speed.py", "--chars", "100", "--repeats", "1", "--steps", "2"]),
+    "gradflow": (["bench/gradflow.py"], ["bench/gradflow.py", "--seeds", "1", "--png", "{tmp}/gradflow.png"]),
+    "forecast": (["bench/forecast.py", "--seeds", "0", "1", "2", "--horizon", "10"], ["bench/forecast.py", "--seeds", "0"]),
+    "quality_sst2": (["bench/quality.py", "sst2", "--seeds", "0", "1", "2"], None),
+    "quality_trec": (["bench/quality.py", "trec", "--seeds", "0", "1", "2"], None),
+    "quality_imdb": (["bench/quality.py", "imdb", "--seeds", "0"], None),
+    "ablation": (["bench/ablation.py", "--epochs", "3"], None),
+    "baseline_quality_sst2": (["bench/baseline_quality.py", "sst2", "--seed", "0"], None),
+    "shakespeare": (["-m", "seqtext", "train", "recipes/shakespeare.yaml", "--out", "runs/shakespeare"], None),
+    "lm_curve": (["bench/lm_curve.py", "runs/shakespeare"], None),
+    "memory": (["bench/memory.py"], None),
+}
+
+
+def plan(mode: str, only: list[str] | None) -> list[tuple[str, list[str]]]:
+    unknown = sorted(set(only or []) - set(BENCHMARKS))
+    if unknown:
+        raise SystemExit(f"python -m bench: unknown benchmark {', '.join(unknown)} (see python -m bench list)")
+    chosen = []
+    for name, (full, quick) in BENCHMARKS.items():
+        command = full if mode == "full" else quick
+        if command is not None and (not only or name in only):
+            chosen.append((name, command))
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=("quick", "full", "list"))
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these benchmarks")
+    parser.add_argument("--results", help="quick mode: the file to write (default bench/RESULTS.quick.md)")
+    args = parser.parse_args(argv)
+    if args.mode == "list":
+        for name, (full, quick) in BENCHMARKS.items():
+            print(f"{name:24} full: {' '.join(full)}" + ("" if quick else "   (full only)"))
+        return 0
+    environment = dict(os.environ)
+    tmp = ROOT / "runs" / "bench-quick"
+    if args.mode == "quick":
+        environment[RESULTS_ENV] = str(Path(args.results or ROOT / "bench" / "RESULTS.quick.md").resolve())
+        tmp.mkdir(parents=True, exist_ok=True)
+    elif RESULTS_ENV in environment:
+        del environment[RESULTS_ENV]
+    print(machine_facts(), flush=True)
+    for name, command in plan(args.mode, args.only):
+        if name == "shakespeare":
+            subprocess.run(["rm", "-rf", str(ROOT / "runs" / "shakespeare")], check=True)
+        command = [part.replace("{tmp}", str(tmp)) for part in command]
+        started = time.perf_counter()
+        print(f"== {name}: python {' '.join(command)}", flush=True)
+        result = subprocess.run([PYTHON, *command], cwd=ROOT, env=environment)
+        print(f"== {name}: exit {result.returncode} after {time.perf_counter() - started:.0f} s", flush=True)
+        if result.returncode != 0:
+            return result.returncode
+    print(f"results: {environment.get(RESULTS_ENV, ROOT / 'bench' / 'RESULTS.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
