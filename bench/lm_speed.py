@@ -2,7 +2,7 @@
 
 Sampling: seqtext's ``generate`` (the prompt in one pass, then a hand-written step over the model's own
 weights) against a plain loop that calls ``nn.LSTM`` once per character, with the same sampling, at
-batch 1 and batch 16; the plain loop also with oneDNN switched off. Training: tokens/s of forward,
+batch 1, 16 and 64; the plain loop also with oneDNN switched off. Training: tokens/s of forward,
 backward and AdamW step for the same model, converted to GFLOP/s (forward ~ 8 H (E + H) per token per
 layer, backward ~ 2x forward; the output layer's 2 H V per token, times 3, is counted too), as a
 fraction of the fp32 matmul rate measured in the same run. A 2x512 LSTM over Tiny Shakespeare's 69
@@ -30,6 +30,7 @@ from seqtext.tokenizer import Tokenizer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLING = Sampling(temperature=0.8, top_k=20)
+BATCHES = (1, 16, 64)
 
 
 @torch.inference_mode()
@@ -48,7 +49,7 @@ def sampling_rates(model, tokenizer, chars: int, repeats: int) -> dict[int, dict
     prompt = "ROMEO:\n"
     prompt_ids = [tokenizer.token_to_id(ch) for ch in prompt]
     rates = {}
-    for batch in (1, 16):
+    for batch in BATCHES:
         runs = {
             "seqtext": lambda b=batch: generate(model, tokenizer, prompt, chars, b, SAMPLING, seed=0),
             "nn.LSTM loop": lambda b=batch: plain_loop(model, prompt_ids, chars, b, torch.Generator().manual_seed(0)),
@@ -68,6 +69,28 @@ def sampling_rates(model, tokenizer, chars: int, repeats: int) -> dict[int, dict
                     seconds[name].append(time.perf_counter() - start)
         rates[batch] = {name: batch * chars / median(s) for name, s in seconds.items()}
     return rates
+
+
+def step_bound(model: CharLM, batch: int, calls: int = 300) -> float:
+    """Characters/s if a step cost only one fused matrix product per layer, (B, in + H) x (in + H, 4H) with
+    its bias, plus the output layer's (B, H) x (H, V): the time of exactly those products, measured."""
+    config, products = model.config, []
+    for layer in range(config.num_layers):
+        inputs = (config.embedding_size if layer == 0 else config.hidden_size) + config.hidden_size
+        gates = 4 * config.hidden_size if config.cell == "lstm" else 3 * config.hidden_size
+        products.append((torch.randn(gates), torch.randn(batch, inputs), torch.randn(inputs, gates)))
+    products.append(
+        (torch.randn(model.vocab_size), torch.randn(batch, config.hidden_size), torch.randn(config.hidden_size, model.vocab_size))
+    )
+    seconds = 0.0
+    for bias, x, weight in products:
+        times = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            torch.addmm(bias, x, weight)
+            times.append(time.perf_counter() - start)
+        seconds += median(times[calls // 10 :])
+    return batch / seconds
 
 
 def matmul_gflops(repeats: int, size: int = 2048) -> float:
@@ -120,6 +143,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = CharLM(config, tokenizer.vocab_size).eval()
     rates = sampling_rates(model, tokenizer, args.chars, args.repeats)
+    bounds = {batch: step_bound(model, batch) for batch in BATCHES}
     peak = matmul_gflops(args.repeats)
     per_token = flops_per_token(config, tokenizer.vocab_size)
     training = {}
@@ -129,7 +153,7 @@ def main() -> None:
     peak_after = matmul_gflops(args.repeats)
     sample_rows = "\n".join(
         f"| {batch} | {r['seqtext']:,.0f} | {r['nn.LSTM loop']:,.0f} | {r['nn.LSTM loop, oneDNN off']:,.0f} | "
-        f"**{r['seqtext'] / r['nn.LSTM loop']:.2f}x** |"
+        f"**{r['seqtext'] / r['nn.LSTM loop']:.2f}x** | {bounds[batch]:,.0f} | **{r['seqtext'] / bounds[batch]:.2f}** |"
         for batch, r in rates.items()
     )
     train_rows = "\n".join(
@@ -141,10 +165,12 @@ def main() -> None:
 `python bench/lm_speed.py --chars {args.chars} --repeats {args.repeats} --steps {args.steps}`: a 2x512 LSTM (embedding 128) over
 Tiny Shakespeare's {tokenizer.vocab_size} characters, random weights, seed 0; medians of {args.repeats} alternating runs after a warm-up.
 
-Sampling {args.chars} characters per sample (temperature 0.8, top-k 20), characters per second summed over the batch:
+Sampling {args.chars} characters per sample (temperature 0.8, top-k 20), characters per second summed over the batch. The
+bound is what a step would allow if it cost only one fused matrix product per layer, (B, in + H) x (in + H, 4H) with its
+bias, plus the output layer's, each timed alone in the same run (median of 300 calls): no sampling, no pointwise gates.
 
-| batch | seqtext `generate` | `nn.LSTM` step loop | `nn.LSTM` loop, oneDNN off | seqtext / loop |
-|---:|---:|---:|---:|---:|
+| batch | seqtext `generate` | `nn.LSTM` step loop | `nn.LSTM` loop, oneDNN off | seqtext / loop | bound | seqtext / bound |
+|---:|---:|---:|---:|---:|---:|---:|
 {sample_rows}
 
 Training (forward, backward, clipping, AdamW), at {per_token / 1e6:.1f} MFLOP per token; fp32 matmul (2048 x 2048) measured
