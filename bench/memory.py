@@ -4,7 +4,9 @@ Each measurement is a fresh process, so its peak is its own: `floor` only loads 
 `evaluate, streamed` is what `seqtext evaluate` does (the test file read, encoded and scored 2,048
 reviews at a time); `evaluate, whole split` loads every split of the dataset and encodes the test split
 at once (what seqtext did before streaming, kept here as the baseline); `predict, streamed` labels the
-25,000 texts from a file a chunk at a time (`seqtext predict --file`). The model has the recipe's sizes
+25,000 texts from a file a chunk at a time (`seqtext predict --file`); `train IMDB, 20 steps` is
+`seqtext train recipes/imdb.yaml --max-steps 20` (loading, tokenizing and bucketing every split, then
+training steps and one validation). The model has the recipe's sizes
 and random weights: memory does not depend on what the weights are.
 
     python bench/memory.py
@@ -45,6 +47,9 @@ ACTIONS = {
     "evaluate, streamed": "from seqtext.evaluate import evaluate_checkpoint\nevaluate_checkpoint(model, split='test')",
     "evaluate, whole split": "from seqtext.evaluate import evaluate_classifier, evaluation_set\n"
     "encoded, _ = evaluation_set(model, split='test')\nevaluate_classifier(model.model, encoded, model.label_map.names)",
+    "train IMDB, 20 steps": "from seqtext.cli import main\nimport os, contextlib\n"
+    "with open(os.devnull, 'w') as out, contextlib.redirect_stdout(out):\n"
+    "    main(['train', {recipe!r}, '--out', {run!r}, '--max-steps', '20', '--train.eval_every', '1000'])",
     "predict, streamed": "from seqtext.cli import main\nimport os, contextlib\n"
     "with open(os.devnull, 'w') as out, contextlib.redirect_stdout(out):\n"
     "    main(['predict', {checkpoint!r}, '--file', {texts!r}, '--json'])",
@@ -80,7 +85,13 @@ def main() -> None:
             out.write(json.loads(line)["text"].replace("\n", " ") + "\n")
     peaks = {}
     for name, action in ACTIONS.items():
-        code = MEASURE.format(root=str(ROOT), checkpoint=str(path), action=action.format(checkpoint=str(path), texts=str(texts)))
+        code = MEASURE.format(
+            root=str(ROOT),
+            checkpoint=str(path),
+            action=action.format(
+                checkpoint=str(path), texts=str(texts), recipe=str(ROOT / "recipes" / "imdb.yaml"), run=str(folder / "train-run")
+            ),
+        )
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         peaks[name] = int(result.stdout.split()[-1]) / 1024  # ru_maxrss is in KiB on Linux
         print(f"{name}: {peaks[name]:,.0f} MiB", flush=True)
