@@ -197,13 +197,20 @@ def errors(predictions: np.ndarray, targets: np.ndarray) -> dict:
 
 
 def evaluate_forecaster(
-    model, series: Series, split: str, window: int, steps: int | None = None, strategy: str = "auto", season: int | None = None
+    model,
+    series: Series,
+    split: str,
+    window: int,
+    steps: int | None = None,
+    strategy: str = "auto",
+    season: int | None = None,
+    with_baselines: bool = True,
 ) -> dict:
     """RMSE / MAE of ``model``'s forecasts of ``steps`` values from every window whose targets lie in
-    ``split``, beside the baselines computed on the same windows; in the series' own units."""
+    ``split``, beside the baselines computed on the same windows (unless ``with_baselines`` is False, as
+    in validation during training); in the series' own units."""
     steps = steps or model.horizon
-    if strategy == "auto":
-        strategy = "direct" if steps <= model.horizon else "recursive"
+    strategy = model.strategy_for(steps, strategy)
     start, end = series.part(split)
     inputs, targets = windows(series.values, start, end, window, steps)
     first = max(start, window)  # the time of each window's first target
@@ -217,6 +224,8 @@ def evaluate_forecaster(
             for i in range(0, len(inputs), 1024)
         ]
     )
+    origins = first + np.arange(len(inputs))
+    found = baselines(series, origins, steps, window, season) if with_baselines else {}
     return {
         "split": split,
         "steps": steps,
@@ -224,10 +233,7 @@ def evaluate_forecaster(
         "n": len(inputs),
         "model": errors(predictions, targets),
         "autoregression_order": ar_order(series, window),
-        "baselines": {
-            name: errors(p, targets)
-            for name, p in baselines(series, first + np.arange(len(inputs)), steps, window, season).items()
-        },
+        "baselines": {name: errors(p, targets) for name, p in found.items()},
         "time": series.time[first : first + len(inputs)].tolist(),
         "targets": targets.tolist(),
         "predictions": predictions.tolist(),

@@ -65,6 +65,12 @@ class Forecaster(nn.Module):
         h = self.encoder(x[:, :, None], lengths, mask)  # (B, T, H)
         return self.head(h)  # (B, T, horizon)
 
+    def strategy_for(self, steps: int, strategy: str = "auto") -> str:
+        """``auto`` made concrete: direct when the model's horizon covers ``steps``, else recursive."""
+        if strategy == "auto":
+            return "direct" if steps <= self.horizon else "recursive"
+        return strategy
+
     @torch.no_grad()
     def forecast(self, history: torch.Tensor, steps: int | None = None, strategy: str = "auto") -> torch.Tensor:
         """The next ``steps`` values after each row of ``history`` (B, T), both in the series' own units.
@@ -74,8 +80,7 @@ class Forecaster(nn.Module):
         Returns (B, steps) as float64.
         """
         steps = steps or self.horizon
-        if strategy == "auto":
-            strategy = "direct" if steps <= self.horizon else "recursive"
+        strategy = self.strategy_for(steps, strategy)
         if strategy == "direct":
             if steps > self.horizon:
                 raise ConfigError(f"a direct forecast of {steps} steps needs a model of horizon >= {steps}, not {self.horizon}")
