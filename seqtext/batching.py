@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset, Sampler
 
@@ -72,9 +73,11 @@ class Batch:
         return Batch(self.ids.to(device), self.lengths.to(device), self.mask.to(device), labels)
 
 
-def collate(items: Sequence[tuple[torch.Tensor, int | None]]) -> Batch:
-    """Pad a list of (ids, label) pairs into one ``Batch``."""
+def collate(items: Sequence[tuple[torch.Tensor, int | None]], multiple: int = 1) -> Batch:
+    """Pad a list of (ids, label) pairs into one ``Batch``, its length T rounded up to a ``multiple``."""
     ids = pad_sequence([seq for seq, _ in items], batch_first=True, padding_value=PAD_ID)  # (B, T)
+    if ids.shape[1] % multiple:
+        ids = F.pad(ids, (0, multiple - ids.shape[1] % multiple), value=PAD_ID)  # (B, T rounded up)
     lengths = torch.tensor([len(seq) for seq, _ in items], dtype=torch.long)  # (B,)
     mask = torch.arange(ids.shape[1]) < lengths[:, None]  # (B, T)
     labels = [label for _, label in items]

@@ -351,6 +351,7 @@ def _generate(args: argparse.Namespace, extra: list[str]) -> int:
 def _predict(args: argparse.Namespace, extra: list[str]) -> int:
     from seqtext import checkpoint, report
     from seqtext.data import iter_text_lines
+    from seqtext.evaluate import release_freed_memory
     from seqtext.predict import html_page, predict
 
     model = checkpoint.load(args.checkpoint, kind="classifier")
@@ -365,7 +366,7 @@ def _predict(args: argparse.Namespace, extra: list[str]) -> int:
     else:
         texts = (line for line in (raw.rstrip("\r\n") for raw in sys.stdin) if line.strip())
     kept, done = [], 0  # a file is read, labelled and printed a chunk at a time; only --html keeps them all
-    while chunk := list(itertools.islice(texts, 1024)):
+    while chunk := list(itertools.islice(texts, 512)):
         predictions = predict(model, chunk, first=done + 1)
         done += len(chunk)
         if args.html:
@@ -375,6 +376,7 @@ def _predict(args: argparse.Namespace, extra: list[str]) -> int:
                 print(json.dumps(prediction.to_dict(explain=args.explain)))
         else:
             report.print_predictions(predictions, explain=args.explain)
+        release_freed_memory()
     if not done:
         raise ConfigError("no texts to label: give them as arguments, with --file, or on stdin")
     if args.html:

@@ -5,6 +5,8 @@ models: the mean cross-entropy of every next character in nats, bits per charact
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
 from pathlib import Path
 
@@ -21,7 +23,23 @@ from seqtext.readers import iter_rows, read_rows
 from seqtext.recipe import load_recipe
 from seqtext.tokenizer import UNK_ID
 
-MAX_TOKENS = 16_384  # padded tokens per evaluation batch: bounds the activations, whatever the text lengths
+MAX_TOKENS = 8192  # padded tokens per evaluation batch: bounds the activations, whatever the text lengths
+# Evaluation batches are padded to a multiple of this many tokens. oneDNN keeps a cached kernel, and the
+# heap keeps the memory, for every batch shape it has seen: over a long file with every length from 1 to
+# 2,000 that grows without end. A few dozen shapes keep it bounded (bench/memory.py measures both).
+SHAPE_MULTIPLE = 32
+
+
+@functools.cache
+def _malloc_trim():
+    return getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only
+
+
+def release_freed_memory() -> None:
+    """Give the heap's free pages back to the system between chunks of a long file (glibc's
+    ``malloc_trim``; nothing where there is none), so that a streamed pass does not creep upwards."""
+    if (trim := _malloc_trim()) is not None:
+        trim(0)
 
 
 @torch.no_grad()
@@ -30,7 +48,7 @@ def classify(
     encoded: EncodedTexts,
     batch_size: int = 256,
     device: str | torch.device = "cpu",
-    max_tokens: int = MAX_TOKENS,
+    max_tokens: int | None = None,
 ) -> torch.Tensor:
     """Logits (N, C) for every text of ``encoded``, in its order.
 
@@ -39,11 +57,11 @@ def classify(
     """
     model.eval()
     sampler = BucketBatchSampler(
-        encoded.lengths, batch_size, max_tokens=max_tokens, pool_size=max(len(encoded), 1), shuffle=False
+        encoded.lengths, batch_size, max_tokens=max_tokens or MAX_TOKENS, pool_size=max(len(encoded), 1), shuffle=False
     )
     logits = None
     for indices in sampler:
-        batch = collate([encoded[i] for i in indices]).to(device)
+        batch = collate([encoded[i] for i in indices], SHAPE_MULTIPLE).to(device)
         out = model(batch.ids, batch.lengths, batch.mask).logits.float().cpu()  # (b, C)
         if logits is None:
             logits = torch.empty(len(encoded), out.shape[1])
@@ -93,7 +111,7 @@ def evaluate_checkpoint(
     split: str = "test",
     data_dir: str | None = None,
     on_bad_rows: str | None = None,
-    chunk_size: int = 2048,
+    chunk_size: int = 512,
 ) -> tuple[dict, str]:
     """A classifier's report on held-out data, as ``evaluation_set`` chooses it; returns (report, description).
 
@@ -120,6 +138,7 @@ def evaluate_checkpoint(
             encoded = EncodedTexts.from_texts(checkpoint.tokenizer, table["text"], table["label"], config.max_length)
             logits.append(classify(checkpoint.model, encoded))
             labels.append(encoded.labels)
+            release_freed_memory()
     if not logits:
         raise DataError(f"{description}: no rows with a label the model knows")
     return classification_report(torch.cat(logits), torch.cat(labels), checkpoint.label_map.names), description

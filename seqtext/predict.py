@@ -15,7 +15,7 @@ from rich.text import Text
 from seqtext.batching import BucketBatchSampler, collate
 from seqtext.checkpoint import Checkpoint
 from seqtext.errors import DataError
-from seqtext.evaluate import MAX_TOKENS
+from seqtext.evaluate import MAX_TOKENS, SHAPE_MULTIPLE
 
 
 @dataclass
@@ -56,7 +56,7 @@ def predict(checkpoint: Checkpoint, texts: list[str], batch_size: int = 128, fir
     lengths = [len(e.ids) for e in encodings]
     batches = BucketBatchSampler(lengths, batch_size, max_tokens=MAX_TOKENS, pool_size=max(len(texts), 1), shuffle=False)
     for indices in batches:  # texts of similar length together, at most MAX_TOKENS padded tokens
-        batch = collate([(torch.tensor(encodings[i].ids), None) for i in indices])
+        batch = collate([(torch.tensor(encodings[i].ids), None) for i in indices], SHAPE_MULTIPLE)
         out = model(batch.ids, batch.lengths, batch.mask)
         probs = torch.softmax(out.logits, dim=1)  # (B, C)
         attention = out.attention

@@ -91,6 +91,14 @@ def test_collate_pads_and_masks(sst2):
     assert batch.labels.tolist() == [sst2[i][1] for i in (0, 5, 17)]
 
 
+@pytest.mark.parametrize(("multiple", "width"), [(1, 5), (4, 8), (5, 5), (64, 64)])
+def test_collate_rounds_the_batch_length_up_to_a_multiple(multiple, width):
+    batch = collate([(torch.tensor([4, 5, 6, 7, 8]), 0), (torch.tensor([9, 10]), 1)], multiple)
+    assert batch.ids.shape == (2, width) and batch.lengths.tolist() == [5, 2]
+    assert batch.ids[0, :5].tolist() == [4, 5, 6, 7, 8] and batch.ids[1, :2].tolist() == [9, 10]
+    assert (batch.ids[~batch.mask] == PAD_ID).all() and batch.mask.sum(1).tolist() == [5, 2]
+
+
 def test_unlabelled_texts_collate_without_labels_and_empty_texts_get_unk():
     encoded = EncodedTexts([[5, 6], []])
     assert encoded.lengths.tolist() == [2, 1] and encoded[1][0].tolist() == [UNK_ID]
