@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
         ["bench/train_throughput.py", "--steps", "3", "--repeats", "1", "--recipes", "sst2"],
     ),
     "scaling": (["bench/scaling.py", "--steps", "8"], ["bench/scaling.py", "--steps", "2"]),
+    "speed_work": (["bench/speed_work.py"], ["bench/speed_work.py", "--steps", "5", "--repeats", "1", "--recipes", "sst2"]),
     "encoder_speed": (["bench/encoder_speed.py"], ["bench/encoder_speed.py", "--repeats", "2"]),
     "lm_speed": (["bench/lm_speed.py"], ["bench/lm_speed.py", "--chars", "100", "--repeats", "1", "--steps", "2"]),
     "gradflow": (["bench/gradflow.py"], ["bench/gradflow.py", "--seeds", "1", "--png", "{tmp}/gradflow.png"]),
