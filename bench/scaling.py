@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import median, write_section  # noqa: E402
+from bench.common import alternate, median, write_section  # noqa: E402
 from bench.lm_speed import matmul_gflops  # noqa: E402
 from seqtext.models.classifier import TextClassifier  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
@@ -55,20 +55,22 @@ def step_seconds(config, batch: int, length: int, steps: int, train_config) -> f
     return median(times[2:])
 
 
-def layer_seconds(config, batch: int, length: int, steps: int) -> float:
+def layer_seconds(config, batch: int, length: int, steps: int) -> tuple[float, float]:
     """The recurrent layers alone: the encoder's forward and backward (both directions, with their
-    reversals) on embedding-sized inputs, as in a training step; median of ``steps`` after 2 of warm-up."""
+    reversals) on embedding-sized inputs, as in a training step, and the same for one bidirectional
+    ``nn.LSTM`` of the same sizes (oneDNN's own kernel, nothing of seqtext's around it), taking turns;
+    medians of ``steps`` after 2 of warm-up."""
     torch.manual_seed(0)
     encoder = TextClassifier(config, VOCAB, 2).encoder.train()
+    plain = torch.nn.LSTM(config.embedding_size, config.hidden_size, batch_first=True, bidirectional=True).train()
     x = torch.randn(batch, length, config.embedding_size, requires_grad=True)
     lengths, mask = torch.full((batch,), length), torch.ones(batch, length, dtype=torch.bool)
     upstream = torch.randn(batch, length, encoder.output_size)
-    times = []
-    for _ in range(steps + 2):
-        start = time.perf_counter()
-        encoder(x, lengths, mask).backward(upstream)
-        times.append(time.perf_counter() - start)
-    return median(times[2:])
+    seconds = alternate(
+        {"encoder": lambda: encoder(x, lengths, mask).backward(upstream), "plain": lambda: plain(x)[0].backward(upstream)},
+        steps + 2,
+    )
+    return median(seconds["encoder"][2:]), median(seconds["plain"][2:])
 
 
 def recurrent_flops(config, batch: int, length: int) -> float:
@@ -94,18 +96,21 @@ def main() -> None:
             config, length = make(size)
             seconds = step_seconds(config, args.batch, length, args.steps, recipe.train)
             gflops = recurrent_flops(config, args.batch, length) / seconds / 1e9
-            layers = recurrent_flops(config, args.batch, length) / layer_seconds(config, args.batch, length, args.steps) / 1e9
+            layers, plain = (
+                recurrent_flops(config, args.batch, length) / t / 1e9
+                for t in layer_seconds(config, args.batch, length, args.steps)
+            )
             ratio = "" if previous is None else f"{seconds / previous:.2f}x"
             rows.append(
-                f"| {size} | {1000 * seconds:.1f} | {ratio} | {gflops:.1f} | {gflops / peak:.2f} | {layers:.1f} | **{layers / peak:.2f}** |"
+                f"| {size} | {1000 * seconds:.1f} | {ratio} | {gflops:.1f} | {gflops / peak:.2f} | {layers:.1f} | **{layers / peak:.2f}** | {plain / peak:.2f} |"
             )
             print(name, size, f"{1000 * seconds:.1f} ms", ratio, f"{gflops:.1f} GFLOP/s, layers alone {layers:.1f}", flush=True)
             previous = seconds
         fixed = "hidden 128" if name == "length" else "length 128"
         sections.append(
             f"By {name} ({fixed}):\n\n| {name} | ms/step | vs. half the size | recurrent GFLOP/s over the step "
-            f"| of matmul rate | in the recurrent layers | of matmul rate |\n|---:|---:|---:|---:|---:|---:|---:|\n"
-            + "\n".join(rows)
+            f"| of matmul rate | in the recurrent layers | of matmul rate | plain nn.LSTM, of matmul rate |\n"
+            f"|---:|---:|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows)
         )
     peak_after = matmul_gflops(5)
     body = f"""## Cost against size: classifier training steps
@@ -117,7 +122,8 @@ per token; the fp32 matmul rate (2048 x 2048) in the same run: {peak:.1f} GFLOP/
 the first). "Over the step" divides the recurrent FLOPs by the whole step's time (embedding, dropout,
 attention, loss, clipping and AdamW included); "in the recurrent layers" by the time of the encoder
 alone, its forward and backward on embedding-sized inputs (the LSTM layers' own rate, which issue 7's
-target of 0.6 is about).
+target of 0.6 is about). "Plain nn.LSTM": one bidirectional `nn.LSTM` of the same sizes, forward and
+backward, timed in turn with the encoder: oneDNN's kernel with nothing of seqtext's around it.
 
 {chr(10).join(f"{section}{chr(10)}" for section in sections)}
 """
