@@ -5,8 +5,11 @@ the message it must print. Before each run the test records every file under its
 checkpoints it reads; afterwards they must be byte-for-byte the same and nothing may have appeared.
 """
 
+import contextlib
 import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -173,3 +176,61 @@ def test_a_one_megabyte_text_is_truncated_not_a_crash(runs, tmp_path, capsys):
     attention = json.loads(capsys.readouterr().out)["attention"]
     assert len(attention) == 4096  # data.max_length's default
     shutil.rmtree(run)
+
+
+@contextlib.contextmanager
+def _unprivileged():
+    """Act as the user ``nobody`` where the suite runs as root, who may read any file; else as we are.
+    What the commands import is imported first: nobody may not be able to read the Python installation."""
+    import gzip  # noqa: F401
+
+    import seqtext.evaluate  # noqa: F401
+    import seqtext.pipeline  # noqa: F401
+    import seqtext.predict  # noqa: F401
+    import seqtext.report  # noqa: F401
+
+    if os.geteuid() != 0:
+        yield
+        return
+    os.setegid(65534)
+    os.seteuid(65534)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["data", "{open}/rows.jsonl"], "rows.jsonl: permission denied"),
+        (["tokenizer", "{open}/rows.jsonl", "--out", "{open}/tok.json"], "rows.jsonl: permission denied"),
+        (["evaluate", "{open}/classifier", "--data", "{open}/rows.jsonl"], "rows.jsonl: permission denied"),
+        (["predict", "{open}/classifier", "--file", "{open}/texts.txt"], "texts.txt: cannot read (Permission denied)"),
+        (["evaluate", "{open}/lm", "--data", "{open}/texts.txt"], "texts.txt: cannot read (Permission denied)"),
+    ],
+    ids=["data", "tokenizer", "evaluate", "predict", "evaluate-lm"],
+)
+def test_an_unreadable_file_is_one_line_exit_2_and_writes_nothing(runs, capsys, argv, message):
+    folder = Path(tempfile.mkdtemp(prefix="seqtext-unreadable-"))  # in /tmp, so that nobody can reach it
+    try:
+        shutil.copytree(runs["classifier"], folder / "classifier")
+        shutil.copytree(runs["language_model"], folder / "lm")
+        (folder / "rows.jsonl").write_bytes(MANY.encode())
+        (folder / "texts.txt").write_bytes(b"a fine film\n")
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        (folder / "rows.jsonl").chmod(0)
+        (folder / "texts.txt").chmod(0)
+        before = _snapshot(folder)
+        capsys.readouterr()
+        with _unprivileged():
+            code = main([arg.replace("{open}", str(folder)) for arg in argv])
+        out, err = capsys.readouterr()
+        assert code == 2, (code, err)
+        assert out == "" and err.startswith("seqtext: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+        assert message in err, err
+        assert _snapshot(folder) == before
+    finally:
+        shutil.rmtree(folder)
