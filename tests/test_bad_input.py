@@ -124,6 +124,12 @@ def runs(tmp_path_factory, trained_run, shakespeare_slice):
     return {"classifier": trained_run, "language_model": lm}
 
 
+def _assert_one_line_error(code: int, out: str, err: str, message: str) -> None:
+    assert code == 2, (code, err)
+    assert out == "" and err.startswith("seqtext: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert message in err, err
+
+
 def _snapshot(*folders: Path) -> dict[str, bytes]:
     return {str(p): p.read_bytes() for folder in folders for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -149,10 +155,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(runs, tmp_path, capsys,
     before = _snapshot(work, *runs.values())
     capsys.readouterr()
     code = main(argv)
-    out, err = capsys.readouterr()
-    assert code == 2, (code, err)
-    assert out == "" and err.startswith("seqtext: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    assert message in err, err
+    _assert_one_line_error(code, *capsys.readouterr(), message)
     assert _snapshot(work, *runs.values()) == before
 
 
@@ -227,10 +230,7 @@ def test_an_unreadable_file_is_one_line_exit_2_and_writes_nothing(runs, capsys, 
         capsys.readouterr()
         with _unprivileged():
             code = main([arg.replace("{open}", str(folder)) for arg in argv])
-        out, err = capsys.readouterr()
-        assert code == 2, (code, err)
-        assert out == "" and err.startswith("seqtext: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
-        assert message in err, err
+        _assert_one_line_error(code, *capsys.readouterr(), message)
         assert _snapshot(folder) == before
     finally:
         shutil.rmtree(folder)
