@@ -1,7 +1,8 @@
 """Shared by the benchmarks: machine facts, repeated alternating timings, and RESULTS.md sections.
 
 Each benchmark owns one section of bench/RESULTS.md, between ``<!-- bench:NAME -->`` markers, and
-rewrites only that section; the machine facts at the top are rewritten by every run.
+rewrites only that section, ending it with the machine and the day it ran on (the machines these runs get
+differ from session to session); the machine facts at the top are those of the newest run.
 """
 
 from __future__ import annotations
@@ -54,12 +55,15 @@ def median(values: list[float]) -> float:
 
 
 def write_section(name: str, body: str) -> None:
-    """Replace this benchmark's section of RESULTS.md (or add it), and refresh the machine facts."""
+    """Replace this benchmark's section of RESULTS.md (or add it), stamped with the machine and the day,
+    and refresh the machine facts at the top."""
     results = results_path()
     text = results.read_text() if results.exists() else "# Benchmark results\n\n<!-- machine -->\n<!-- /machine -->\n"
-    facts = f"<!-- machine -->\nLast run on: {machine_facts()[2:]}\n<!-- /machine -->"
+    machine = machine_facts()[2:]
+    facts = f"<!-- machine -->\nLast run on: {machine}\n<!-- /machine -->"
     text = re.sub(r"<!-- machine -->.*?<!-- /machine -->", lambda _: facts, text, flags=re.S)
-    section = f"<!-- bench:{name} -->\n{body.strip()}\n<!-- /bench:{name} -->"
+    stamp = f"Ran on {time.strftime('%Y-%m-%d')}: {machine}."
+    section = f"<!-- bench:{name} -->\n{body.strip()}\n\n{stamp}\n<!-- /bench:{name} -->"
     pattern = rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->"
     if re.search(pattern, text, re.S):
         text = re.sub(pattern, lambda _: section, text, flags=re.S)
