@@ -7,7 +7,10 @@ batches padded to the longest sequence in the dataset (after the same truncation
 Both run the same number of optimizer steps, taking turns; throughput is real (unpadded) tokens per
 second of forward, backward and optimizer step, data loading and collate included.
 
-    python bench/train_throughput.py [--steps 40] [--repeats 3] [--recipes sst2 imdb]
+    python bench/train_throughput.py [--steps 40 [N ...]] [--repeats 3] [--recipes sst2 imdb imdb@400]
+
+``imdb@400`` is the imdb recipe with ``--data.max_length 400``. ``--steps`` takes one count for every recipe
+or one per recipe: the baseline's whole-review IMDB steps pad to 2,000 tokens and take seconds each.
 """
 
 from __future__ import annotations
@@ -76,8 +79,10 @@ def run_steps(model, optimizer, train_set, batches, pad_length=None) -> tuple[in
     return tokens, time.perf_counter() - start
 
 
-def measure(name: str, steps: int, repeats: int) -> dict:
-    recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml")
+def measure(spec: str, steps: int, repeats: int) -> dict:
+    name, _, max_length = spec.partition("@")
+    overrides = ["--data.max_length", max_length] if max_length else []
+    recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml", overrides)
     train_set = prepare_classification(recipe).encoded["train"]
     config, classes = recipe.model, int(train_set.labels.max()) + 1
     torch.manual_seed(recipe.seed)
@@ -104,7 +109,7 @@ def measure(name: str, steps: int, repeats: int) -> dict:
     }
     real = int(train_set.lengths.sum())
     return {
-        "name": name,
+        "name": spec,
         "rates": rates,
         "longest": longest,
         "efficiency": {k: real / v for k, v in padded.items()},
@@ -114,29 +119,35 @@ def measure(name: str, steps: int, repeats: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=40, help="optimizer steps per timed round")
+    parser.add_argument(
+        "--steps", type=int, nargs="+", default=[40], help="optimizer steps per timed round (one, or one per recipe)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds per side, taking turns")
-    parser.add_argument("--recipes", nargs="+", default=["sst2", "imdb"])
+    parser.add_argument("--recipes", nargs="+", default=["sst2", "imdb"], help="recipe names; NAME@N truncates at N tokens")
     args = parser.parse_args()
+    if len(args.steps) not in (1, len(args.recipes)):
+        parser.error(f"--steps: give one count or one per recipe ({len(args.recipes)}), not {len(args.steps)}")
+    steps = dict(zip(args.recipes, args.steps * len(args.recipes) if len(args.steps) == 1 else args.steps))
     rows = []
     for name in args.recipes:
-        result = measure(name, args.steps, args.repeats)
+        result = measure(name, steps[name], args.repeats)
         ours, theirs = median(result["rates"]["seqtext"]), median(result["rates"]["baseline"])
         model = result["recipe"].model
         rows.append(
-            f"| {name} | {model.embedding_size}/{model.hidden_size} {model.cell} {'bi' if model.bidirectional else 'uni'} | "
+            f"| {name} | {steps[name]} | {model.embedding_size}/{model.hidden_size} {model.cell} {'bi' if model.bidirectional else 'uni'} | "
             f"{ours:,.0f} | {theirs:,.0f} | **{ours / theirs:.2f}x** | "
             f"{result['efficiency']['seqtext']:.3f} / {result['efficiency']['baseline']:.3f} (longest {result['longest']}) |"
         )
         print(rows[-1], "runs:", {k: [round(r) for r in v] for k, v in result["rates"].items()}, flush=True)
     body = f"""## Training throughput of the classifier recipes
 
-`python bench/train_throughput.py --steps {args.steps} --repeats {args.repeats} --recipes {" ".join(args.recipes)}`: each side
-trains for {args.steps} optimizer steps per round, taking turns, {args.repeats} rounds after one warm-up round; the table gives the
-median real (unpadded) tokens per second, data loading and collate included. Seed 0, batches of 64.
+`python bench/train_throughput.py --steps {" ".join(map(str, args.steps))} --repeats {args.repeats} --recipes {" ".join(args.recipes)}`: each side
+trains for the row's optimizer steps per round, taking turns, {args.repeats} rounds after one warm-up round; the table gives the
+median real (unpadded) tokens per second, data loading and collate included. Seed 0, batches of 64; `imdb@400` is
+the imdb recipe truncated at 400 tokens, `imdb` its whole reviews (at most 2,000 tokens).
 
-| recipe | embedding/hidden | seqtext tokens/s | baseline tokens/s | ratio | padding efficiency seqtext / baseline |
-|---|---|---:|---:|---:|---|
+| recipe | steps per round | embedding/hidden | seqtext tokens/s | baseline tokens/s | ratio | padding efficiency seqtext / baseline |
+|---|---:|---|---:|---:|---:|---|
 {chr(10).join(rows)}
 
 Baseline (bench/train_throughput.py): random batches padded to the dataset's longest sequence after the
