@@ -31,7 +31,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
     "tokenize_batch": (["bench/tokenize_batch.py"], ["bench/tokenize_batch.py", "--repeats", "1"]),
     "step_time": (["bench/step_time.py", "--steps", "60"], ["bench/step_time.py", "--steps", "10", "--recipes", "sst2"]),
     "train_throughput": (
-        ["bench/train_throughput.py", "--steps", "15", "--repeats", "3"],
+        ["bench/train_throughput.py", "--recipes", "sst2", "imdb@400", "imdb", "--steps", "15", "15", "5", "--repeats", "3"],
         ["bench/train_throughput.py", "--steps", "3", "--repeats", "1", "--recipes", "sst2"],
     ),
     "scaling": (["bench/scaling.py", "--steps", "8"], ["bench/scaling.py", "--steps", "2"]),
