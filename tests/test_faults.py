@@ -1,11 +1,13 @@
 """Crash safety: training killed with SIGKILL at random moments, or stopped with SIGINT, and resumed,
-ends bit for bit where an uninterrupted run ends; a crash never leaves an unreadable checkpoint.
+ends where an uninterrupted run ends (to float rounding: see _assert_same_run); a crash never leaves an
+unreadable checkpoint.
 
 Each run is a real ``seqtext train`` process, so that a kill can land anywhere: in a step, in a
 validation, or between the writes and renames of a checkpoint.
 """
 
 import json
+import math
 import random
 import signal
 import subprocess
@@ -57,12 +59,30 @@ def _weights(run, name):
 
 
 def _assert_same_run(run, reference):
+    """The run ended where the uninterrupted one did: the same log entries (every step, split, epoch and
+    key) with the same figures, and the same weights in best/ and last/, equal to float rounding.
+
+    Equal to the bit is what a resumed run almost always gives, but not always on every CPU: on an Intel
+    Xeon (AVX-512) about one process in 40, resumed from the same checkpoint files, rounded one step
+    differently (weights 2.4e-7 apart after 40 steps, losses 9e-8 apart relatively). A resume that lost
+    real state is off by far more than the tolerances here: checked by not restoring the RNG state, and
+    by not restoring the optimizer's moments (both variants of the SIGINT test then fail).
+    """
     for name in ("best", "last"):
         ours, theirs = _weights(run, name), _weights(reference, name)
-        assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours), name
+        assert ours.keys() == theirs.keys(), name
+        for key in ours:
+            assert torch.allclose(ours[key], theirs[key], rtol=1e-4, atol=1e-6), f"{name}: {key}"
     timing = ("tokens_per_s", "elapsed_s")  # wall-clock figures, the only ones allowed to differ
     logs = [[{k: v for k, v in e.items() if k not in timing} for e in read_jsonl(r / "metrics.jsonl")] for r in (run, reference)]
-    assert logs[0] == logs[1]
+    assert len(logs[0]) == len(logs[1])
+    for ours, theirs in zip(*logs):
+        assert ours.keys() == theirs.keys(), ours
+        for key, value in ours.items():  # floats to rounding; steps, epochs, splits and the rest exactly
+            if isinstance(value, float):
+                assert math.isclose(value, theirs[key], rel_tol=1e-5, abs_tol=1e-7), (key, ours, theirs)
+            else:
+                assert value == theirs[key], (key, ours, theirs)
 
 
 @pytest.fixture(scope="module", params=["classifier", "language_model"])
@@ -74,7 +94,7 @@ def uninterrupted(request, tmp_path_factory, sst2_slice, shakespeare_slice):
     return kind, data, run
 
 
-def test_sigkill_at_random_moments_then_resume_ends_bit_for_bit_like_an_uninterrupted_run(uninterrupted, tmp_path):
+def test_sigkill_at_random_moments_then_resume_ends_like_an_uninterrupted_run(uninterrupted, tmp_path):
     kind, data, reference = uninterrupted
     run, rng, kills = tmp_path / "run", random.Random(f"sigkill-{kind}"), 0
     while kills < 4:
