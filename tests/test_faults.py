@@ -62,9 +62,9 @@ def _assert_same_run(run, reference):
     """The run ended where the uninterrupted one did: the same log entries (every step, split, epoch and
     key) with the same figures, and the same weights in best/ and last/, equal to float rounding.
 
-    Equal to the bit is what a resumed run almost always gives, but not always on every CPU: on an Intel
-    Xeon (AVX-512) about one process in 40, resumed from the same checkpoint files, rounded one step
-    differently (weights 2.4e-7 apart after 40 steps, losses 9e-8 apart relatively). A resume that lost
+    Equal to the bit is what a resumed run usually gives, but not always on every CPU: on an Intel Xeon
+    (AVX-512) a process now and then rounds a step differently from the same checkpoint files (in the
+    case examined, weights at most 2.4e-7 apart after 40 steps). A resume that lost
     real state is off by far more than the tolerances here: checked by not restoring the RNG state, and
     by not restoring the optimizer's moments (both variants of the SIGINT test then fail).
     """
