@@ -39,7 +39,10 @@ BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
     "encoder_speed": (["bench/encoder_speed.py"], ["bench/encoder_speed.py", "--repeats", "2"]),
     "lm_speed": (["bench/lm_speed.py"], ["bench/lm_speed.py", "--chars", "100", "--repeats", "1", "--steps", "2"]),
     "gradflow": (["bench/gradflow.py"], ["bench/gradflow.py", "--seeds", "1", "--png", "{tmp}/gradflow.png"]),
-    "forecast": (["bench/forecast.py", "--seeds", "0", "1", "2", "--horizon", "10"], ["bench/forecast.py", "--seeds", "0"]),
+    "forecast": (
+        ["bench/forecast.py", "--seeds", "0", "1", "2", "--horizon", "10"],
+        ["bench/forecast.py", "--seeds", "0", "--png-dir", "{tmp}"],
+    ),
     "quality_sst2": (["bench/quality.py", "sst2", "--seeds", "0", "1", "2"], None),
     "quality_trec": (["bench/quality.py", "trec", "--seeds", "0", "1", "2"], None),
     "quality_imdb": (["bench/quality.py", "imdb", "--seeds", "0"], None),

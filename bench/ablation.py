@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import write_section  # noqa: E402
 from seqtext import checkpoint  # noqa: E402
-from seqtext.evaluate import evaluate_classifier, evaluation_set  # noqa: E402
+from seqtext.evaluation import evaluate_classifier, evaluation_set  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
-from seqtext.train import train_classifier  # noqa: E402
+from seqtext.training import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {
@@ -47,7 +47,7 @@ def main() -> None:
         )
         run = Path(tempfile.mkdtemp(prefix="seqtext-ablation-")) / "run"
         start = time.perf_counter()
-        result = train_classifier(recipe, run, progress=False)
+        result = train(recipe, run, progress=False)
         seconds = time.perf_counter() - start
         model = checkpoint.load(run)
         test = evaluate_classifier(model.model, evaluation_set(model, split="test")[0], model.label_map.names)

@@ -29,10 +29,10 @@ from bench.common import write_section  # noqa: E402
 from bench.train_throughput import TutorialClassifier, pad_to  # noqa: E402
 from seqtext import checkpoint  # noqa: E402
 from seqtext.batching import collate  # noqa: E402
-from seqtext.evaluate import evaluate_classifier  # noqa: E402
+from seqtext.evaluation import evaluate_classifier  # noqa: E402
 from seqtext.pipeline import prepare_classification  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
-from seqtext.train import learning_rate, make_optimizer, train_classifier  # noqa: E402
+from seqtext.training import learning_rate, make_optimizer, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,7 +80,7 @@ def train_baseline(recipe, prepared) -> dict:
 
 
 def train_seqtext(recipe, base: Path) -> dict:
-    result = train_classifier(recipe, base / "seqtext", progress=False)
+    result = train(recipe, base / "seqtext", progress=False)
     model = checkpoint.load(result["best"])
     prepared = prepare_classification(recipe, ("test",), tokenizer=model.tokenizer)
     test = evaluate_classifier(model.model, prepared.encoded["test"], model.label_map.names)

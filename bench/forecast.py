@@ -5,7 +5,9 @@ For each recipe and seed: train the one-step model (the recipe) and a direct mod
 the one-step forecasts and the H-step forecasts made recursively (the one-step model fed its own
 predictions) and directly. Baselines are computed on the same windows.
 
-    python bench/forecast.py [--seeds 0 1 2] [--horizon 10]
+    python bench/forecast.py [--seeds 0 1 2] [--horizon 10] [--png-dir DIR]
+
+The plots go to DIR/sine_forecast.png and DIR/sunspots_forecast.png (default: bench/, the tracked ones).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from seqtext import checkpoint  # noqa: E402
 from seqtext.plots import plot_forecast  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
 from seqtext.series import evaluate_forecaster, load_series  # noqa: E402
-from seqtext.train import train  # noqa: E402
+from seqtext.training import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ("sine", "sunspots")
@@ -45,7 +47,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--horizon", type=int, default=10)
+    parser.add_argument("--png-dir", default=str(ROOT / "bench"), help="where NAME_forecast.png goes (default bench/)")
     args = parser.parse_args()
+    Path(args.png_dir).mkdir(parents=True, exist_ok=True)
     base, horizon = Path(tempfile.mkdtemp(prefix="seqtext-forecast-")), args.horizon
     one_step_rows, multi_step_rows = [], []
     for name in RECIPES:
@@ -59,7 +63,7 @@ def main() -> None:
             recursive.append(evaluate_forecaster(model, series, "test", window, horizon, "recursive", season))
             if seed == args.seeds[0]:
                 title = f"{name} test tail, seed {seed}: one-step model, {horizon} steps recursively"
-                plot_forecast(recursive[-1], Path(__file__).with_name(f"{name}_forecast.png"), title=title)
+                plot_forecast(recursive[-1], Path(args.png_dir) / f"{name}_forecast.png", title=title)
             model, _ = trained(name, seed, ["--model.horizon", str(horizon)], base)
             direct.append(evaluate_forecaster(model, series, "test", window, horizon, "direct", season))
             print(f"{name} seed {seed}: one-step test RMSE {one[-1]['model']['rmse']:.4f} ({took:.0f} s)", flush=True)

@@ -46,12 +46,12 @@ print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru
 """
 ACTIONS = {
     "floor (load the model)": "",
-    "evaluate, streamed": "from seqtext.evaluate import evaluate_checkpoint\nevaluate_checkpoint(model, split='test')",
-    "evaluate, streamed, every 10th review": "from seqtext.evaluate import evaluate_checkpoint\n"
+    "evaluate, streamed": "from seqtext.evaluation import evaluate_checkpoint\nevaluate_checkpoint(model, split='test')",
+    "evaluate, streamed, every 10th review": "from seqtext.evaluation import evaluate_checkpoint\n"
     "evaluate_checkpoint(model, {first!r})",
-    "evaluate, streamed, every batch shape": "import seqtext.evaluate as ev\n"
+    "evaluate, streamed, every batch shape": "import seqtext.evaluation as ev\n"
     "ev.MAX_TOKENS, ev.SHAPE_MULTIPLE, ev.release_freed_memory = 16384, 1, lambda: None\nev.evaluate_checkpoint(model, split='test', chunk_size=2048)",
-    "evaluate, whole split": "from seqtext.evaluate import evaluate_classifier, evaluation_set\n"
+    "evaluate, whole split": "from seqtext.evaluation import evaluate_classifier, evaluation_set\n"
     "encoded, _ = evaluation_set(model, split='test')\nevaluate_classifier(model.model, encoded, model.label_map.names)",
     "train IMDB, 20 steps": "from seqtext.cli import main\nimport os, contextlib\n"
     "with open(os.devnull, 'w') as out, contextlib.redirect_stdout(out):\n"

@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import write_section  # noqa: E402
 from seqtext import checkpoint  # noqa: E402
-from seqtext.evaluate import evaluate_classifier, evaluation_set  # noqa: E402
+from seqtext.evaluation import evaluate_classifier, evaluation_set  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
-from seqtext.train import train_classifier  # noqa: E402
+from seqtext.training import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +38,7 @@ def main() -> None:
     for seed in args.seeds:
         recipe = load_recipe(ROOT / "recipes" / f"{args.recipe}.yaml", ["--seed", str(seed), *overrides])
         start = time.perf_counter()
-        result = train_classifier(recipe, base / f"{args.recipe}-seed{seed}", progress=False)
+        result = train(recipe, base / f"{args.recipe}-seed{seed}", progress=False)
         minutes = (time.perf_counter() - start) / 60
         model = checkpoint.load(result["best"])
         test = evaluate_classifier(model.model, evaluation_set(model, split="test")[0], model.label_map.names)

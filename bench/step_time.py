@@ -2,7 +2,7 @@
 inside it (forward, loss, backward, clipping, optimizer step), for the classifier recipes; and the
 one-time cost of tokenizing and bucketing the train split against an epoch of training.
 
-The step is the one `seqtext train` takes (``ClassificationTask``), cut into its two halves with a
+The step is the one `seqtext train` takes (``seqtext.tasks.classifier.ClassifierTask``), cut into its two halves with a
 clock between them. Targets (issue 7): outside the model < 10% of a step; tokenizing and batching
 < 5% of an epoch.
 
@@ -26,7 +26,7 @@ from seqtext.batching import EncodedTexts, collate  # noqa: E402
 from seqtext.models.classifier import TextClassifier  # noqa: E402
 from seqtext.pipeline import bucket_sampler, prepare_classification  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
-from seqtext.train import make_optimizer  # noqa: E402
+from seqtext.training import make_optimizer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -113,7 +113,9 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.lengths = torch.as_tensor(lengths, dtype=torch.long)
         self.batch_size = batch_size
         self.max_tokens = max_tokens
-        self.pool_size = pool_size or 100 * (batch_size or 64)
+        # a pool of 100 batches' worth of texts, sorted together by length
+        mean_length = max(1, int(self.lengths.float().mean())) if len(self.lengths) else 1
+        self.pool_size = pool_size or 100 * (batch_size or max(1, max_tokens // mean_length))
         self.shuffle = shuffle
         self.seed = seed
         self.drop_last = drop_last

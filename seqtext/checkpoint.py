@@ -2,6 +2,7 @@
 
     config.json                 format version, model kind, model config and sizes, the training recipe
     model.safetensors           the weights
+    card.json, README.md        the model card: data, validation figures, versions, date (seqtext/card.py)
     tokenizer.json              the tokenizer the model was trained with (text models)
     labels.json                 the label map (classifiers)
     trainer.json                step, epoch, batch position, best score; optimizer hyper-parameters
@@ -25,19 +26,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
+from seqtext import kinds
+from seqtext.card import card_markdown, model_card
 from seqtext.data import LabelMap
-from seqtext.errors import DataError
-from seqtext.models.charlm import CharLM, LanguageModelConfig
-from seqtext.models.classifier import ClassifierConfig, TextClassifier
-from seqtext.models.forecaster import Forecaster, ForecasterConfig
+from seqtext.errors import CheckpointError
 from seqtext.tokenizer import Tokenizer
 
 FORMAT_VERSION = 1
-MODELS = {  # kind -> (config class, module class)
-    "classifier": (ClassifierConfig, TextClassifier),
-    "language_model": (LanguageModelConfig, CharLM),
-    "forecaster": (ForecasterConfig, Forecaster),
-}
 
 
 @dataclass
@@ -55,6 +50,13 @@ class Checkpoint:
     @property
     def recipe(self) -> dict:
         return self.config["recipe"]
+
+    @property
+    def card(self) -> dict:
+        """The model card (card.json); for a checkpoint saved before cards, what config.json tells."""
+        if (self.path / "card.json").exists():
+            return _read_json(self.path / "card.json")
+        return model_card(self.kind, self.recipe, self.tokenizer, self.label_map, {}, None) | {"date": None}
 
 
 def recover(directory: str | Path) -> None:
@@ -76,7 +78,7 @@ def resolve(path: str | Path) -> Path:
     for name in ("", "best", "last"):
         recover(path / name if name else path)
     if not path.exists():
-        raise DataError(f"{path}: no such checkpoint")
+        raise CheckpointError(f"{path}: no such checkpoint")
     if not (path / "config.json").exists() and (path / "best" / "config.json").exists():
         return path / "best"
     return path
@@ -94,10 +96,12 @@ def save(
     optimizer: torch.optim.Optimizer | None = None,
     trainer: dict | None = None,
     tensors: dict[str, torch.Tensor] | None = None,
+    card: dict | None = None,
 ) -> Path:
     """Write a checkpoint directory atomically; ``trainer`` counters and the optimizer make it resumable.
 
     ``tensors`` are more of the trainer's state (a language model's carried recurrent state), saved with it.
+    ``card`` is the model card, written as card.json and README.md.
     """
     directory = Path(directory)
     temporary = directory.with_name(f".{directory.name}.tmp")
@@ -116,6 +120,9 @@ def save(
         tokenizer.save(temporary / "tokenizer.json")
     if label_map is not None:
         label_map.save(temporary / "labels.json")
+    if card is not None:
+        _write_json(temporary / "card.json", card)
+        (temporary / "README.md").write_text(card_markdown(card), encoding="utf-8")
     if trainer is not None:
         tensors_out = {f"task.{k}": v.detach().contiguous() for k, v in (tensors or {}).items()}
         optimizer_tensors, optimizer_json = _flatten_optimizer(optimizer.state_dict()) if optimizer is not None else ({}, None)
@@ -139,35 +146,35 @@ def save(
     return directory
 
 
-def load(path: str | Path, kind: str | None = None) -> Checkpoint:
-    """Read a checkpoint and rebuild its model (in eval mode). ``kind`` refuses other kinds of model."""
+def load(path: str | Path, kind: str | None = None, device: str | torch.device = "cpu") -> Checkpoint:
+    """Read a checkpoint and rebuild its model (in eval mode, on ``device``). ``kind`` refuses other kinds."""
     directory = resolve(path)
     config = _read_json(directory / "config.json")
     if not isinstance(config, dict) or "kind" not in config:
-        raise DataError(f"{directory}/config.json: not a seqtext checkpoint config")
+        raise CheckpointError(f"{directory}/config.json: not a seqtext checkpoint config")
     version = config.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise DataError(f"{directory}: checkpoint format {version} is newer than this seqtext reads ({FORMAT_VERSION})")
+        raise CheckpointError(f"{directory}: checkpoint format {version} is newer than this seqtext reads ({FORMAT_VERSION})")
     if kind is not None and config["kind"] != kind:
-        raise DataError(f"{directory}: a {config['kind']} checkpoint, not a {kind}")
-    if config["kind"] not in MODELS:
-        raise DataError(f"{directory}: unknown model kind {config['kind']!r}")
-    config_class, model_class = MODELS[config["kind"]]
+        raise CheckpointError(f"{directory}: a {config['kind']} checkpoint, not a {kind}")
+    if config["kind"] not in kinds.KINDS:
+        raise CheckpointError(f"{directory}: unknown model kind {config['kind']!r}")
+    registered = kinds.KINDS[config["kind"]]
     try:
-        model = model_class(config_class(**config["model"]), **config["model_args"])
+        model = registered.module(registered.config(**config["model"]), **config["model_args"])
     except (TypeError, KeyError) as err:
-        raise DataError(f"{directory}/config.json: does not describe a {config['kind']} ({err})") from None
+        raise CheckpointError(f"{directory}/config.json: does not describe a {config['kind']} ({err})") from None
     try:
         load_model(model, str(directory / "model.safetensors"))
     except FileNotFoundError:
-        raise DataError(f"{directory}: no model.safetensors") from None
+        raise CheckpointError(f"{directory}: no model.safetensors") from None
     except (SafetensorError, RuntimeError, OSError) as err:
-        raise DataError(
+        raise CheckpointError(
             f"{directory}/model.safetensors: unreadable or not matching config.json ({str(err).splitlines()[0]})"
         ) from None
-    model.eval()
+    model.to(device).eval()
     label_map = LabelMap.load(directory / "labels.json") if (directory / "labels.json").exists() else None
-    tokenizer = None if config["kind"] == "forecaster" else Tokenizer.load(directory / "tokenizer.json")
+    tokenizer = Tokenizer.load(directory / "tokenizer.json") if registered.text else None
     return Checkpoint(directory, config, model, tokenizer, label_map)
 
 
@@ -179,7 +186,7 @@ def load_trainer_state(directory: str | Path, optimizer: torch.optim.Optimizer |
     try:
         tensors = load_file(str(directory / "trainer.safetensors"))
     except (FileNotFoundError, SafetensorError, OSError) as err:
-        raise DataError(f"{directory}: no readable trainer state, cannot resume ({err})") from None
+        raise CheckpointError(f"{directory}: no readable trainer state, cannot resume ({err})") from None
     if optimizer is not None and trainer.get("optimizer") is not None:
         optimizer.load_state_dict(_unflatten_optimizer(tensors, trainer["optimizer"]))
     torch.set_rng_state(tensors["rng.torch"])
@@ -219,9 +226,9 @@ def _read_json(path: Path):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DataError(f"{path.parent}: not a checkpoint (no {path.name})") from None
+        raise CheckpointError(f"{path.parent}: not a checkpoint (no {path.name})") from None
     except (OSError, ValueError) as err:
-        raise DataError(f"{path}: unreadable ({err})") from None
+        raise CheckpointError(f"{path}: unreadable ({err})") from None
 
 
 def _fsync(path: Path) -> None:

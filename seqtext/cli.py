@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from seqtext.errors import ConfigError, Interrupted, SeqtextError
+from seqtext.errors import ConfigError, DataError, Interrupted, SeqtextError
 from seqtext.readers import BAD_ROW_POLICIES, FORMATS
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
@@ -123,6 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--num-samples", type=int, default=1, help="samples to draw, as one batch (default: 1)")
     generate.add_argument("--seed", type=int, help="the same seed gives the same text (default: a fresh one)")
     generate.add_argument("--json", action="store_true", help="print one JSON object with the samples")
+
+    info = commands.add_parser(
+        "info",
+        help="print a checkpoint's model card: kind, labels, data, validation figures, versions",
+        description="Print the model card saved with a checkpoint (card.json; README.md holds the same for people).",
+    )
+    info.add_argument("checkpoint", metavar="CHECKPOINT", help="a run directory (its best/) or a checkpoint directory")
+    info.add_argument("--json", action="store_true", help="print the card as JSON")
     return parser
 
 
@@ -139,6 +147,11 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--on-bad-rows", choices=BAD_ROW_POLICIES, help="stop at the first bad row (default) or skip and count")
 
 
+# Library words -> this command line's flags, for the messages of errors that name a parameter
+FLAGS = {"temperature": "--temperature", "top_k": "--top-k", "top_p": "--top-p", "length": "--length",
+         "num_samples": "--num-samples", "prompt": "--prompt", "horizon": "--horizon", "split": "--split"}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
@@ -146,27 +159,39 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "predict":  # texts may follow the options: argparse leaves those over
             args.texts += [arg for arg in extra if not arg.startswith("--")]
             extra = [arg for arg in extra if arg.startswith("--")]
-        if extra and args.command in ("evaluate", "predict", "generate"):
+        if extra and args.command in ("evaluate", "predict", "generate", "info"):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return COMMANDS[args.command](args, extra)
     except Interrupted as err:
-        print(f"seqtext: {err}", file=sys.stderr)
+        print(f"seqtext: {err}: continue it with `seqtext train --resume {err.run_dir}`", file=sys.stderr)
         return 130
     except SeqtextError as err:
-        print(f"seqtext: error: {err}", file=sys.stderr)
+        print(f"seqtext: error: {cli_message(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("seqtext: interrupted", file=sys.stderr)
         return 130
 
 
+def cli_message(err: SeqtextError) -> str:
+    """The error's message in this command line's words: its flag where the library names a parameter."""
+    message = str(err)
+    if err.parameter in FLAGS and message.startswith(f"{err.parameter} "):
+        return FLAGS[err.parameter] + message[len(err.parameter) :]
+    if err.parameter == "resume":
+        return message.replace(
+            "resume it, or choose another output directory", "continue it with --resume, or choose another --out"
+        )
+    return message
+
+
 def _data(args: argparse.Namespace, extra: list[str]) -> int:
     from seqtext import pipeline, report
 
     recipe = _recipe(args, extra)
-    if recipe.task == "language_model":
+    if recipe.kind == "language_model":
         summary = pipeline.corpus_summary(pipeline.prepare_corpus(recipe), recipe)
-    elif recipe.task == "forecasting":
+    elif recipe.kind == "forecaster":
         from seqtext.series import series_summary
 
         summary = series_summary(recipe)
@@ -186,11 +211,11 @@ def _tokenizer(args: argparse.Namespace, extra: list[str]) -> int:
 
     recipe = _recipe(args, extra)
     target = args.out or recipe.tokenizer.path
-    if recipe.task == "forecasting":
+    if recipe.kind == "forecaster":
         raise ConfigError("a forecasting recipe reads numbers: it has no tokenizer to train")
     if target is None:
         raise ConfigError("give --out FILE, or a recipe with tokenizer.path")
-    if recipe.task == "language_model":
+    if recipe.kind == "language_model":
         texts = [pipeline.load_corpus_parts(recipe)[0]]
     else:
         texts = pipeline.load_labelled(recipe).splits["train"]["text"]
@@ -201,9 +226,9 @@ def _tokenizer(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _train(args: argparse.Namespace, extra: list[str]) -> int:
-    from seqtext import checkpoint
+    from seqtext import checkpoint, kinds
     from seqtext.recipe import load_recipe
-    from seqtext.train import train
+    from seqtext.training import train
 
     overrides = _common_overrides(args, extra)
     if args.data is not None:
@@ -230,118 +255,55 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
         return 0  # under torchrun the first process reports
     if args.json:
         print(json.dumps(result, indent=2))
-    elif recipe.task == "forecasting":
-        print(
-            f"{result['best']}: best validation RMSE {result['rmse']:.4f}, MAE {result['mae']:.4f} "
-            f"(step {result['best_step']} of {result['steps']})"
-        )
-    elif recipe.task == "language_model":
-        print(
-            f"{result['best']}: best validation loss {result['loss']:.4f} nats/char, {result['bpc']:.4f} bits/char, "
-            f"perplexity {result['perplexity']:.2f} (step {result['best_step']} of {result['steps']})"
-        )
     else:
-        print(
-            f"{result['best']}: best validation accuracy {result['accuracy']:.4f}, macro-F1 {result['macro_f1']:.4f} "
-            f"(step {result['best_step']} of {result['steps']})"
-        )
+        figures = kinds.get(recipe.kind).load("task").describe(result)
+        print(f"{result['best']}: {figures} (step {result['best_step']} of {result['steps']})")
     return 0
 
 
 def _evaluate(args: argparse.Namespace, extra: list[str]) -> int:
-    from seqtext import checkpoint, report
-    from seqtext.evaluate import evaluate_checkpoint
+    from seqtext import api, kinds
 
-    model = checkpoint.load(args.checkpoint)
-    if model.kind == "forecaster":
-        return _evaluate_forecaster(model, args)
-    if args.horizon is not None or args.strategy is not None:
+    model = api.load(args.checkpoint)
+    if model.kind != "forecaster" and (args.horizon is not None or args.strategy is not None):
         raise ConfigError(f"--horizon and --strategy are for forecasters, not a {model.kind}")
-    if model.kind == "language_model":
-        return _evaluate_language_model(model, args)
-    if model.kind != "classifier":
-        raise ConfigError(f"{model.path}: cannot evaluate a {model.kind} checkpoint")
-    result, description = evaluate_checkpoint(model, args.data, args.split or "test", args.data_dir, args.on_bad_rows)
-    if args.plot:
-        from seqtext.plots import plot_confusion
-
-        _write(args.plot, lambda path: plot_confusion(result["confusion"], result["labels"], path, title=description))
-    if args.json:
-        print(json.dumps({"data": description, **result}, indent=2))
-    else:
-        report.print_evaluation(result, description)
-    return 0
-
-
-def _evaluate_language_model(model, args: argparse.Namespace) -> int:
-    from seqtext import report
-    from seqtext.evaluate import corpus_evaluation_set, evaluate_language_model
-
-    if args.plot:
-        raise ConfigError("--plot draws a classifier's confusion matrix; a language model has none")
-    ids, description = corpus_evaluation_set(model, args.data, args.split, args.data_dir)
-    result = evaluate_language_model(model.model, ids)
-    if result["n_unknown"]:
+    if args.plot and type(model).plot is api.Model.plot:  # before the evaluation, not after it
+        raise ConfigError(
+            f"--plot draws a classifier's confusion matrix or a forecaster's forecasts; a {model.kind.replace('_', ' ')} has none"
+        )
+    options = {"data_dir": args.data_dir, "on_bad_rows": args.on_bad_rows, "horizon": args.horizon, "strategy": args.strategy}
+    result = model.evaluate(args.data, args.split, **{k: v for k, v in options.items() if k in model.evaluate_options})
+    if result.get("n_unknown"):
         print(f"seqtext: {result['n_unknown']:,} characters are outside the model's vocabulary and not scored", file=sys.stderr)
-    if args.json:
-        print(json.dumps({"data": description, **result}, indent=2))
-    else:
-        report.print_language_model_evaluation(result, description)
-    return 0
-
-
-def _evaluate_forecaster(model, args: argparse.Namespace) -> int:
-    from seqtext import report
-    from seqtext.recipe import load_recipe
-    from seqtext.series import SPLITS, evaluate_forecaster, load_series
-
-    split = args.split or "test"
-    if split not in SPLITS:
-        raise ConfigError(f"--split must be one of {', '.join(SPLITS)} for a forecaster, not {split!r}")
-    if args.horizon is not None and args.horizon < 1:
-        raise ConfigError(f"--horizon must be at least 1, not {args.horizon}")
-    recipe = load_recipe(None, base=model.recipe)
-    series = load_series(recipe, args.data)
-    result = evaluate_forecaster(
-        model.model, series, split, recipe.series.window, args.horizon, args.strategy or "auto", recipe.series.season
-    )
-    start, end = series.part(split)
-    description = f"{series.name}, {split} part: {end - start:,} values ({series.time[start]:g} to {series.time[end - 1]:g})"
     if args.plot:
-        from seqtext.plots import plot_forecast
-
-        _write(args.plot, lambda path: plot_forecast(result, path, title=description))
+        _write(args.plot, lambda path: model.plot(result, path))
     if args.json:
-        print(json.dumps({"data": description, **result}, indent=2))
+        print(json.dumps(result, indent=2))
     else:
-        report.print_forecast_evaluation(result, description)
+        kinds.get(model.kind).load("report")({k: v for k, v in result.items() if k != "data"}, result["data"])
     return 0
 
 
 def _generate(args: argparse.Namespace, extra: list[str]) -> int:
     from seqtext import checkpoint
-    from seqtext.generate import Sampling, check_request, generate
+    from seqtext.api import LanguageModel
 
-    sampling = Sampling(0.0 if args.greedy else args.temperature, args.top_k, args.top_p)
-    model = checkpoint.load(args.checkpoint, kind="language_model")
-    check_request(model.tokenizer, args.prompt, args.length, args.num_samples)
-    stream = not args.json and args.num_samples == 1
-    if stream:
+    model = LanguageModel(checkpoint.load(args.checkpoint, kind="language_model"))
+    temperature = 0.0 if args.greedy else args.temperature
+    settings = {"temperature": temperature, "top_k": args.top_k, "top_p": args.top_p, "seed": args.seed}
+    request = {"prompt": args.prompt, "length": args.length, **settings}
+    if not args.json and args.num_samples == 1:
+        pieces = model.generate(**request, stream=True)  # checks the request before printing anything
         sys.stdout.write(args.prompt)
-        sys.stdout.flush()
-
-    def show(chars) -> None:
-        sys.stdout.write(model.tokenizer.id_to_token(int(chars[0])))
-        sys.stdout.flush()
-
-    samples = generate(
-        model.model, model.tokenizer, args.prompt, args.length, args.num_samples, sampling, args.seed, show if stream else None
-    )
-    if args.json:
-        settings = {"temperature": sampling.temperature, "top_k": sampling.top_k, "top_p": sampling.top_p, "seed": args.seed}
-        print(json.dumps({"prompt": args.prompt, **settings, "samples": samples}))
-    elif stream:
+        for piece in pieces:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
         print()
+        return 0
+    samples = model.generate(**request, num_samples=args.num_samples)
+    samples = [samples] if args.num_samples == 1 else samples
+    if args.json:
+        print(json.dumps({"prompt": args.prompt, **settings, "samples": samples}))
     else:
         for number, sample in enumerate(samples, 1):
             print(f"--- sample {number} ---\n{args.prompt}{sample}")
@@ -350,13 +312,13 @@ def _generate(args: argparse.Namespace, extra: list[str]) -> int:
 
 def _predict(args: argparse.Namespace, extra: list[str]) -> int:
     from seqtext import checkpoint, report
+    from seqtext.api import Classifier
     from seqtext.data import iter_text_lines
-    from seqtext.evaluate import release_freed_memory
-    from seqtext.predict import html_page, predict
+    from seqtext.predict import html_page
 
-    model = checkpoint.load(args.checkpoint, kind="classifier")
-    if (args.explain or args.html) and model.model.config.pooling not in ("attention", "self_attention"):
-        raise ConfigError(f"this model pools by {model.model.config.pooling}: it has no attention to show")
+    model = Classifier(checkpoint.load(args.checkpoint, kind="classifier"))
+    if (args.explain or args.html) and model.config.pooling not in ("attention", "self_attention"):
+        raise ConfigError(f"this model pools by {model.config.pooling}: it has no attention to show")
     if args.html:  # fail before any output, not after
         _make_folder_for(args.html)
     if args.texts:
@@ -365,22 +327,35 @@ def _predict(args: argparse.Namespace, extra: list[str]) -> int:
         texts = iter_text_lines(args.file)
     else:
         texts = (line for line in (raw.rstrip("\r\n") for raw in sys.stdin) if line.strip())
-    kept, done = [], 0  # a file is read, labelled and printed a chunk at a time; only --html keeps them all
-    while chunk := list(itertools.islice(texts, 512)):
-        predictions = predict(model, chunk, first=done + 1)
+    kept, done = [], 0  # only --html keeps every prediction; the rest is printed a chunk at a time
+    stream = model.predict_stream(texts, chunk_size=512)
+    while chunk := list(itertools.islice(stream, 512)):  # checked whole before any of it is printed
+        for number, prediction in enumerate(chunk, start=done + 1):
+            if prediction.error is not None:
+                raise DataError(f"text {number} ({prediction.text[:40]!r}) {prediction.error}")
         done += len(chunk)
         if args.html:
-            kept.extend(predictions)
+            kept.extend(chunk)
         if args.json:
-            for prediction in predictions:
+            for prediction in chunk:
                 print(json.dumps(prediction.to_dict(explain=args.explain)))
         else:
-            report.print_predictions(predictions, explain=args.explain)
-        release_freed_memory()
+            report.print_predictions(chunk, explain=args.explain)
     if not done:
         raise ConfigError("no texts to label: give them as arguments, with --file, or on stdin")
     if args.html:
         _write(args.html, lambda path: Path(path).write_text(html_page(kept), encoding="utf-8"))
+    return 0
+
+
+def _info(args: argparse.Namespace, extra: list[str]) -> int:
+    from seqtext import checkpoint, report
+
+    card = checkpoint.load(args.checkpoint).card
+    if args.json:
+        print(json.dumps(card, indent=2))
+    else:
+        report.print_card(card)
     return 0
 
 
@@ -391,6 +366,7 @@ COMMANDS = {
     "evaluate": _evaluate,
     "predict": _predict,
     "generate": _generate,
+    "info": _info,
 }
 
 
@@ -434,13 +410,13 @@ def _base_for(source: str) -> dict:
     from seqtext.series import SERIES
 
     if source in SERIES:
-        return {"task": "forecasting", "data": {"dataset": source}}
+        return {"kind": "forecaster", "data": {"dataset": source}}
     named = NAMED_DATASETS.get(source)
     suffixes = [s.lower() for s in Path(source).suffixes if s.lower() != ".gz"]
     is_corpus = (named is not None and named.corpus_file is not None) or (suffixes and FORMATS.get(suffixes[-1]) == "text")
     if is_corpus:
         return {
-            "task": "language_model",
+            "kind": "language_model",
             "data": {"dataset": source},
             "tokenizer": {"kind": "char", "lowercase": False, "vocab_size": None},
         }

@@ -9,7 +9,6 @@ string. Named datasets come from ``--data-dir`` or ``$SEQTEXT_DATA`` (one sub-fo
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import re
@@ -21,9 +20,20 @@ from pathlib import Path
 import datasets
 
 from seqtext.errors import DataError
-from seqtext.readers import FORMATS, Rows, file_format, read_rows, rows_from_records
+from seqtext.readers import (
+    FORMATS,
+    Rows,
+    file_format,
+    guard_file,
+    guarded_lines,
+    open_binary,
+    read_rows,
+    rows_from_records,
+    utf8_problem,
+)
 
 DATA_ENV = "SEQTEXT_DATA"
+IN_MEMORY = "in-memory data"  # the dataset a recipe records when its data was passed in memory
 
 
 @dataclass(frozen=True)
@@ -115,9 +125,13 @@ def read_source(
     """Read every split of ``source`` as raw rows; returns (rows per split, a description of the source).
 
     ``source`` is a named dataset, a file (which becomes the ``train`` split), a folder of split files
-    named ``<split>.<format>[.gz]``, or a Hub dataset id.
+    named ``<split>.<format>[.gz]``, a Hub dataset id, or data in memory (see ``read_memory``).
     """
+    if not isinstance(source, (str, Path)):
+        return read_memory(source, text_column, label_column, on_bad_rows), IN_MEMORY
     source = str(source)
+    if source == IN_MEMORY:
+        raise DataError("this model was trained on data in memory, which was not saved: pass the data again", "data")
     named = NAMED_DATASETS.get(source)
     if named is not None:
         root = data_dir(data_directory)
@@ -139,6 +153,36 @@ def read_source(
     known = ", ".join(NAMED_DATASETS)
     hub = " (the Hub is offline: HF_HUB_OFFLINE is set)" if _HUB_ID.match(source) else ""
     raise DataError(f"unknown dataset {source!r}: not a file or folder, nor one of {known}{hub}")
+
+
+def read_memory(data, text_column: str = "text", label_column: str | None = "label", on_bad_rows: str = "error") -> dict:
+    """Splits held in Python, as rows: ``{"train": {"text": [...], "label": [...]}, "test": ...}`` (a split
+    may also be a list of row dicts), a ``datasets.DatasetDict``, or one ``Dataset`` (the train split)."""
+    if isinstance(data, datasets.Dataset):
+        data = {"train": data}
+    if not isinstance(data, (dict, datasets.DatasetDict)) or not data:
+        raise DataError(
+            f"data must be a dict of splits (e.g. {{'train': {{'text': [...], 'label': [...]}}}}), not {type(data).__name__}"
+        )
+    return {str(split): _memory_split(str(split), table, text_column, label_column, on_bad_rows) for split, table in data.items()}
+
+
+def _memory_split(split: str, table, text_column: str, label_column: str | None, on_bad_rows: str) -> Rows:
+    if isinstance(table, datasets.Dataset):
+        table = table.to_dict()
+    if isinstance(table, dict):
+        columns = list(table)
+        lengths = {len(values) for values in table.values() if isinstance(values, (list, tuple))}
+        if len(lengths) != 1 or not all(isinstance(values, (list, tuple)) for values in table.values()):
+            raise DataError(f"data[{split!r}]: every column must be a list, all of one length")
+        records = [(i + 1, {c: table[c][i] for c in columns}, None) for i in range(lengths.pop())]
+    elif isinstance(table, (list, tuple)) and all(isinstance(row, dict) for row in table):
+        columns = None
+        records = [(i + 1, dict(row), None) for i, row in enumerate(table)]
+    else:
+        raise DataError(f"data[{split!r}]: a split is a dict of columns or a list of row dicts, not {type(table).__name__}")
+    path = Path(f"data[{split!r}]")
+    return rows_from_records(path, records, columns, "row", text_column, label_column, on_bad_rows, split == "train")
 
 
 def load_splits(
@@ -232,16 +276,16 @@ def load_corpus(source: str | Path, *, data_directory: str | Path | None = None,
     """A language-modelling corpus as one string; returns (text, a description of the source).
 
     A plain-text file is read whole; a named corpus from its folder; any other dataset gives the texts of
-    its training split joined by newlines.
+    its training split joined by newlines (data in memory too).
     """
-    source = str(source)
-    named = NAMED_DATASETS.get(source)
+    in_memory = not isinstance(source, (str, Path))
+    named = None if in_memory else NAMED_DATASETS.get(str(source))
     root = data_dir(data_directory)
     if named is not None and named.corpus_file is not None and root is not None:
-        path = root / source / named.corpus_file
+        path = root / str(source) / named.corpus_file
         return read_text_file(path), f"{source} ({path})"
-    path = Path(source)
-    if path.is_file() and file_format(path) == "text":
+    path = None if in_memory else Path(source)
+    if path is not None and path.is_file() and file_format(path) == "text":
         return read_text_file(path), str(path)
     raw, description = read_source(source, data_directory=data_directory, text_column=text_column, label_column=None)
     if "train" not in raw:
@@ -251,46 +295,26 @@ def load_corpus(source: str | Path, *, data_directory: str | Path | None = None,
 
 def read_text_file(path: str | Path) -> str:
     """The whole of a UTF-8 text file, gzipped or not; undecodable bytes name their line."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except OSError as err:
-        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
-    if data[:2] == b"\x1f\x8b":
-        import gzip
-
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as err:
-            raise DataError(f"{path}: cannot read ({err})") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        raise DataError(f"{path}, line {line}: invalid UTF-8 (byte 0x{data[err.start]:02x})") from None
+    return "".join(_text_file_lines(path))
 
 
 def iter_text_lines(path: str | Path) -> Iterator[str]:
-    """The non-blank lines of a UTF-8 text file (gzipped or not), read as they are asked for;
-    undecodable bytes name their line."""
+    """The non-blank lines of a UTF-8 text file (gzipped or not), read as they are asked for, without their
+    line breaks; undecodable bytes name their line."""
+    for line in _text_file_lines(path):
+        text = line.rstrip("\r\n")
+        if text.strip():
+            yield text
+
+
+def _text_file_lines(path: str | Path) -> Iterator[str]:
     path = Path(path)
-    try:
-        with open(path, "rb") as probe:
-            gzipped = probe.read(2) == b"\x1f\x8b"
-        with gzip.open(path, "rb") if gzipped else open(path, "rb") as raw:
-            for number, data in enumerate(raw, start=1):
-                try:
-                    text = data.decode("utf-8").rstrip("\r\n")
-                except UnicodeDecodeError as err:
-                    raise DataError(f"{path}, line {number}: invalid UTF-8 (byte 0x{data[err.start]:02x})") from None
-                if text.strip():
-                    yield text
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (OSError, EOFError) as err:
-        raise DataError(f"{path}: cannot read ({getattr(err, 'strerror', None) or err})") from None
+    with guard_file(path, lambda: open_binary(path)) as raw:
+        for number, data in enumerate(guarded_lines(path, iter(raw)), start=1):
+            try:
+                yield data.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(f"{path}, line {number}: {utf8_problem(data, err)}") from None
 
 
 def split_corpus(text: str, train_fraction: float = 0.9) -> tuple[str, str]:

@@ -4,13 +4,13 @@ sampled one at a time (temperature, top-k, top-p, or greedy), several samples as
 Stepping ``nn.LSTM`` one character at a time costs far more in per-call overhead than in arithmetic, so
 ``Stepper`` runs the same weights through a hand-written step: the first layer's input projection is a
 table lookup (embedding times input weights, computed once), and each layer is one ``addmm`` pair and a
-few pointwise operations (bench/generate_speed.py measures it against the ``nn.LSTM`` loop).
+few pointwise operations (bench/lm_speed.py measures it against the ``nn.LSTM`` loop).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -28,13 +28,13 @@ class Sampling:
 
     def __post_init__(self):
         if not math.isfinite(self.temperature):
-            raise ConfigError(f"--temperature must be a finite number, not {self.temperature}")
+            raise ConfigError(f"temperature must be a finite number, not {self.temperature}", "temperature")
         if self.temperature < 0:
-            raise ConfigError(f"--temperature must be at least 0, not {self.temperature}")
+            raise ConfigError(f"temperature must be at least 0, not {self.temperature}", "temperature")
         if self.top_k is not None and self.top_k < 1:
-            raise ConfigError(f"--top-k must be at least 1, not {self.top_k}")
+            raise ConfigError(f"top_k must be at least 1, not {self.top_k}", "top_k")
         if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
-            raise ConfigError(f"--top-p must be in (0, 1], not {self.top_p}")
+            raise ConfigError(f"top_p must be in (0, 1], not {self.top_p}", "top_p")
 
 
 def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
@@ -107,24 +107,25 @@ def encode_prompt(tokenizer: Tokenizer, prompt: str) -> list[int]:
     outside = sorted({ch for ch in prompt if tokenizer.token_to_id(ch) is None})
     if outside:
         names = ", ".join(repr(ch) for ch in outside)
-        raise DataError(f"--prompt has characters outside the model's vocabulary: {names}")
+        raise DataError(f"prompt has characters outside the model's vocabulary: {names}", "prompt")
     if not prompt:
         prompt = "\n" if tokenizer.token_to_id("\n") is not None else " "
         if tokenizer.token_to_id(prompt) is None:
-            raise DataError("--prompt is empty and the vocabulary has no line break or space to start from")
+            raise DataError("prompt is empty and the vocabulary has no line break or space to start from", "prompt")
     return [tokenizer.token_to_id(ch) for ch in prompt]
 
 
 def check_request(tokenizer: Tokenizer, prompt: str, length: int, num_samples: int) -> list[int]:
     """The prompt's ids, after checking the request (before anything is printed)."""
+    if not isinstance(prompt, str):
+        raise ConfigError(f"prompt must be a string, not {type(prompt).__name__}", "prompt")
     if length < 0:
-        raise ConfigError(f"--length must be at least 0, not {length}")
+        raise ConfigError(f"length must be at least 0, not {length}", "length")
     if num_samples < 1:
-        raise ConfigError(f"--num-samples must be at least 1, not {num_samples}")
+        raise ConfigError(f"num_samples must be at least 1, not {num_samples}", "num_samples")
     return encode_prompt(tokenizer, prompt)
 
 
-@torch.inference_mode()
 def generate(
     model: CharLM,
     tokenizer: Tokenizer,
@@ -133,27 +134,34 @@ def generate(
     num_samples: int = 1,
     sampling: Sampling | None = None,
     seed: int | None = None,
-    on_step: Callable[[torch.Tensor], None] | None = None,
-) -> list[str]:
-    """``num_samples`` continuations of ``prompt``, each ``length`` characters; ``on_step(ids)`` sees each
-    step's characters (S,) as they are drawn. The same seed gives the same texts."""
+    stream: bool = False,
+) -> list[str] | Iterator[torch.Tensor]:
+    """``num_samples`` continuations of ``prompt``, each ``length`` characters; with ``stream``, each step's
+    characters (S,) as they are drawn instead. The same seed gives the same texts. The request is checked
+    before anything is drawn, so an error comes before any text."""
     prompt_ids = check_request(tokenizer, prompt, length, num_samples)
-    sampling = sampling or Sampling()
+    steps = _steps(model, tokenizer, prompt_ids, length, num_samples, sampling or Sampling(), seed)
+    if stream:
+        return steps
+    drawn = list(steps)
+    columns = torch.stack(drawn, dim=1).tolist() if drawn else [[] for _ in range(num_samples)]  # (S, length)
+    return ["".join(tokenizer.id_to_token(i) for i in row) for row in columns]
+
+
+@torch.inference_mode()
+def _steps(model, tokenizer, prompt_ids, length, num_samples, sampling, seed) -> Iterator[torch.Tensor]:
     model.eval()
-    ids = torch.tensor(prompt_ids)[None, :].expand(num_samples, -1)  # (S, P)
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    device = next(model.parameters()).device
+    ids = torch.tensor(prompt_ids, device=device)[None, :].expand(num_samples, -1)  # (S, P)
+    generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
     logits, state = model(ids)  # the whole prompt in one pass: (S, P, V)
     logits = logits[:, -1]  # (S, V)
-    never = torch.tensor([tokenizer.token_to_id(t) for t in SPECIAL_TOKENS if tokenizer.token_to_id(t) is not None])
+    never = [tokenizer.token_to_id(t) for t in SPECIAL_TOKENS if tokenizer.token_to_id(t) is not None]
+    never = torch.tensor(never, device=device)
     stepper = Stepper(model)
-    drawn = []
     for position in range(length):
         logits[:, never] = float("-inf")  # padding, unknown and boundary tokens are not text
         chars = next_ids(logits, sampling, generator)  # (S,)
-        drawn.append(chars)
-        if on_step is not None:
-            on_step(chars)
+        yield chars.cpu()
         if position + 1 < length:
             logits, state = stepper.step(chars, state)
-    columns = torch.stack(drawn, dim=1).tolist() if drawn else [[] for _ in range(num_samples)]  # (S, length)
-    return ["".join(tokenizer.id_to_token(i) for i in row) for row in columns]

@@ -40,7 +40,7 @@ class RecurrentEncoder(nn.Module):
     left-aligned batch as it is: padding comes after every real token, so it cannot reach them. The
     backward one reads each row reversed within its own length. This gives the outputs of packed
     sequences (``pack_padded_sequence``) to float rounding, near the speed of padded ones: on CPU it runs
-    1.5x (12 tokens) to 3.6x (250 tokens) faster than packing (bench/encoder_speed.py, bench/RESULTS.md).
+    faster than packing, and the more so the longer the texts (bench/encoder_speed.py measures both).
     """
 
     def __init__(

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
 from seqtext.batching import BucketBatchSampler, EncodedTexts, LMStreams, collate, padding_efficiency
 from seqtext.data import TextData, load_corpus, load_splits, split_corpus
@@ -59,11 +58,12 @@ def get_tokenizer(config: TokenizerConfig, train_texts: list[str]) -> tuple[Toke
     return train_tokenizer(config, train_texts), f"trained on the train split ({sum(map(len, train_texts)):,} characters)"
 
 
-def load_labelled(recipe: Recipe) -> TextData:
-    """The recipe's labelled dataset, every split encoded with the training split's label map."""
+def load_labelled(recipe: Recipe, source=None) -> TextData:
+    """The recipe's labelled dataset (or ``source``: data in memory), every split encoded with the training
+    split's label map."""
     data = recipe.data
     return load_splits(
-        data.dataset,
+        data.dataset if source is None else source,
         data_directory=data.data_dir,
         text_column=data.text_column,
         label_column=data.label_column,
@@ -73,19 +73,21 @@ def load_labelled(recipe: Recipe) -> TextData:
     )
 
 
-def load_corpus_parts(recipe: Recipe) -> tuple[str, str, str]:
-    """(training text, validation text, a description of the source): the corpus split by position."""
+def load_corpus_parts(recipe: Recipe, source=None) -> tuple[str, str, str]:
+    """(training text, validation text, a description of the source): the corpus (or ``source``, data in
+    memory) split by position."""
     data = recipe.data
-    text, source = load_corpus(data.dataset, data_directory=data.data_dir, text_column=data.text_column)
+    source = data.dataset if source is None else source
+    text, source = load_corpus(source, data_directory=data.data_dir, text_column=data.text_column)
     return (*split_corpus(text, data.train_fraction), source)
 
 
 def prepare_classification(
-    recipe: Recipe, splits: tuple[str, ...] = ("train", "validation"), tokenizer: Tokenizer | None = None
+    recipe: Recipe, splits: tuple[str, ...] = ("train", "validation"), tokenizer: Tokenizer | None = None, data=None
 ) -> ClassificationData:
-    """Load the recipe's dataset and its tokenizer (or use ``tokenizer``), and encode ``splits``."""
+    """Load the recipe's dataset (or ``data`` in memory) and its tokenizer (or use ``tokenizer``), and encode ``splits``."""
     clock = time.perf_counter()
-    data = load_labelled(recipe)
+    data = load_labelled(recipe, data)
     seconds = {"load": time.perf_counter() - clock}
     clock = time.perf_counter()
     if tokenizer is not None:
@@ -102,10 +104,11 @@ def prepare_classification(
     return ClassificationData(data, tokenizer, tokenizer_source, encoded, seconds)
 
 
-def prepare_corpus(recipe: Recipe, tokenizer: Tokenizer | None = None) -> CorpusData:
-    """Load the recipe's corpus, split it by position, and encode both parts with its tokenizer (or ``tokenizer``)."""
+def prepare_corpus(recipe: Recipe, tokenizer: Tokenizer | None = None, data=None) -> CorpusData:
+    """Load the recipe's corpus (or ``data`` in memory), split it by position, and encode both parts with its
+    tokenizer (or ``tokenizer``)."""
     clock = time.perf_counter()
-    train_text, validation_text, source = load_corpus_parts(recipe)
+    train_text, validation_text, source = load_corpus_parts(recipe, data)
     seconds = {"load": time.perf_counter() - clock}
     clock = time.perf_counter()
     if tokenizer is not None:
@@ -130,11 +133,6 @@ def bucket_sampler(encoded: EncodedTexts, batching: BatchingConfig, seed: int, s
     )
 
 
-def batch_loader(encoded: EncodedTexts, batching: BatchingConfig, seed: int, shuffle: bool = True) -> DataLoader:
-    """Bucketed, padded batches of one split. Call ``loader.batch_sampler.set_epoch(e)`` each epoch."""
-    return DataLoader(encoded, batch_sampler=bucket_sampler(encoded, batching, seed, shuffle), collate_fn=collate)
-
-
 def classification_summary(prepared: ClassificationData, recipe: Recipe) -> dict:
     """What ``seqtext data`` reports: splits, labels, tokens, batches and how long each stage took."""
     data, train = prepared.data, prepared.encoded["train"]
@@ -144,10 +142,10 @@ def classification_summary(prepared: ClassificationData, recipe: Recipe) -> dict
     for batch in batches:  # time the collate too: this is the work an epoch's data loading does
         collate([train[i] for i in batch])
     seconds = {**prepared.seconds, "batch": time.perf_counter() - clock}
-    # Sorting within pools of one batch changes nothing: the same sampler then gives random batches.
-    random_batches = BucketBatchSampler(
-        train.lengths, recipe.batching.batch_size or 64, pool_size=recipe.batching.batch_size or 64, seed=recipe.seed
-    ).batches()
+    # Sorting within pools of one batch changes nothing: the same sampler then gives random batches (of the
+    # bucketed batches' mean size, when batches are cut by max_tokens rather than a count of texts).
+    size = recipe.batching.batch_size or max(1, round(len(train) / max(1, len(batches))))
+    random_batches = BucketBatchSampler(train.lengths, size, pool_size=size, seed=recipe.seed).batches()
     counts = Counter(data.splits["train"]["label"])
     max_length = recipe.data.max_length
     return {
@@ -180,7 +178,7 @@ def classification_summary(prepared: ClassificationData, recipe: Recipe) -> dict
 def corpus_summary(prepared: CorpusData, recipe: Recipe) -> dict:
     bptt = recipe.batching.bptt
     usable = len(prepared.train_ids) - (bptt - 1)  # as training reads it: each epoch from an offset below bptt
-    streams = LMStreams(prepared.train_ids[:usable], recipe.batching.batch_size or 64, bptt)
+    streams = LMStreams(prepared.train_ids[:usable], recipe.batching.batch_size, bptt)
     return {
         "dataset": prepared.source,
         "tokens": {"train": len(prepared.train_ids), "validation": len(prepared.validation_ids)},

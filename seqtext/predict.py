@@ -7,26 +7,41 @@ shading falls on the text as the user wrote it, whatever the tokenizer did to it
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from rich.text import Text
 
 from seqtext.batching import BucketBatchSampler, collate
-from seqtext.checkpoint import Checkpoint
-from seqtext.errors import DataError
-from seqtext.evaluate import MAX_TOKENS, SHAPE_MULTIPLE
+from seqtext.evaluation import MAX_TOKENS, SHAPE_MULTIPLE
+from seqtext.models.classifier import TextClassifier
+from seqtext.tokenizer import Tokenizer
+
+NO_TOKENS = "has no tokens for this model's tokenizer"
 
 
 @dataclass
 class Prediction:
+    """A text's label and class probabilities, and the attention over its tokens; or, for a text the model
+    cannot read (empty, whitespace only), ``error`` and no label."""
+
     text: str
-    label: str
-    probs: dict[str, float]
-    spans: list[tuple[int, int]]  # the characters of each token the model read
-    weights: list[float] | None  # attention per token (mean over heads for self-attention), or None
+    label: str | None
+    probs: dict[str, float] | None
+    spans: list[tuple[int, int]] = field(repr=False)  # the characters of each token the model read
+    weights: list[float] | None = field(repr=False)  # attention per token (mean over heads for self-attention), or None
+    error: str | None = None
+
+    @property
+    def attention(self) -> list[tuple[str, float]] | None:
+        """(token text, weight) for each token the model read, or None for a model without attention."""
+        if self.weights is None:
+            return None
+        return [(self.text[start:end], weight) for (start, end), weight in zip(self.spans, self.weights)]
 
     def to_dict(self, explain: bool = False) -> dict:
+        if self.error is not None:
+            return {"text": self.text, "error": self.error}
         result = {"text": self.text, "label": self.label, "probs": self.probs}
         if explain and self.weights is not None:
             result["attention"] = [
@@ -37,39 +52,42 @@ class Prediction:
 
 
 @torch.no_grad()
-def predict(checkpoint: Checkpoint, texts: list[str], batch_size: int = 128, first: int = 1) -> list[Prediction]:
-    """Label, class probabilities and attention for each text. A text with no tokens is an error naming
-    its number (counted from ``first``)."""
-    model, names = checkpoint.model, checkpoint.label_map.names
-    max_length = checkpoint.recipe["data"]["max_length"]
-    backend = checkpoint.tokenizer.backend
-    if max_length:
-        backend.enable_truncation(max_length)
-    try:
-        encodings = backend.encode_batch(texts, add_special_tokens=False)
-    finally:
-        backend.no_truncation()
-    for number, (text, encoding) in enumerate(zip(texts, encodings), start=first):
-        if not encoding.ids:
-            raise DataError(f"text {number} ({text[:40]!r}) has no tokens for this model's tokenizer")
-    predictions: list[Prediction | None] = [None] * len(texts)
-    lengths = [len(e.ids) for e in encodings]
-    batches = BucketBatchSampler(lengths, batch_size, max_tokens=MAX_TOKENS, pool_size=max(len(texts), 1), shuffle=False)
-    for indices in batches:  # texts of similar length together, at most MAX_TOKENS padded tokens
-        batch = collate([(torch.tensor(encodings[i].ids), None) for i in indices], SHAPE_MULTIPLE)
+def predict(
+    model: TextClassifier,
+    tokenizer: Tokenizer,
+    names: tuple[str, ...],
+    texts: list[str],
+    max_length: int | None = None,
+    batch_size: int = 128,
+) -> list[Prediction]:
+    """Label, class probabilities and attention for each text, on the model's device. A text with no
+    tokens gets a Prediction with ``error`` set; the others are labelled as usual.
+
+    Nothing shared is changed (the tokenizer truncates per call), so threads may predict at once.
+    """
+    device = next(model.parameters()).device
+    encodings = tokenizer.encode_with_offsets(texts, max_length)
+    predictions = [Prediction(text, None, None, [], None, NO_TOKENS) for text in texts]
+    readable = [i for i, (ids, _) in enumerate(encodings) if ids]
+    lengths = [len(encodings[i][0]) for i in readable]
+    batches = BucketBatchSampler(lengths, batch_size, max_tokens=MAX_TOKENS, pool_size=max(len(lengths), 1), shuffle=False)
+    for rows in batches if readable else []:  # texts of similar length together, at most MAX_TOKENS padded tokens
+        indices = [readable[row] for row in rows]
+        batch = collate([(torch.tensor(encodings[i][0]), None) for i in indices], SHAPE_MULTIPLE).to(device)
         out = model(batch.ids, batch.lengths, batch.mask)
-        probs = torch.softmax(out.logits, dim=1)  # (B, C)
+        probs = torch.softmax(out.logits.float(), dim=1).cpu()  # (B, C)
         attention = out.attention
         if attention is not None and attention.ndim == 3:
             attention = attention.mean(1)  # (B, T): self-attention's heads, averaged
+        attention = None if attention is None else attention.float().cpu()
         for row, index in enumerate(indices):
-            weights = None if attention is None else attention[row, : lengths[index]].tolist()
+            ids, offsets = encodings[index]
             predictions[index] = Prediction(
                 text=texts[index],
                 label=names[int(probs[row].argmax())],
                 probs={name: float(p) for name, p in zip(names, probs[row])},
-                spans=[tuple(span) for span in encodings[index].offsets],
-                weights=weights,
+                spans=[tuple(span) for span in offsets],
+                weights=None if attention is None else attention[row, : len(ids)].tolist(),
             )
     return predictions
 

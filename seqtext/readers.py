@@ -153,27 +153,29 @@ def open_records(path: str | Path, wanted: list[str | None], text_column: str = 
     if path.is_dir():
         raise DataError(f"{path}: is a folder, not a file")
     if fmt == "parquet":
-        records, columns = _guard(path, lambda: _parquet_records(path, wanted))
+        records, columns = guard_file(path, lambda: _parquet_records(path, wanted))
         yield iter(records), columns, "row"
         return
-    with _guard(path, lambda: _open_binary(path)) as raw:
+    with guard_file(path, lambda: open_binary(path)) as raw:
         lines = _decoded_lines(raw)
         columns, unit = None, "line"
         if fmt in ("csv", "tsv"):
-            columns, records = _guard(path, lambda: _csv_records(lines, fmt))
+            columns, records = guard_file(path, lambda: _csv_records(lines, fmt))
         elif fmt == "jsonl":
             records = _jsonl_records(lines)
         elif fmt == "json":
-            records, unit = iter(_guard(path, lambda: _json_records(lines))), "row"
+            records, unit = iter(guard_file(path, lambda: _json_records(lines))), "row"
         else:
             records = _text_records(lines, text_column)
-        yield _guarded(path, records), columns, unit
+        yield guarded_lines(path, records), columns, unit
 
 
-def _guard(path: Path, action):
+def guard_file(path: Path, action):
     """Run ``action``, turning the errors of reading a file into a one-line ``DataError``."""
     try:
         return action()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
     except PermissionError:
         raise DataError(f"{path}: permission denied") from None
     except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError; a cut-off gzip ends in EOFError
@@ -182,9 +184,10 @@ def _guard(path: Path, action):
         raise DataError(f"{path}: {err}") from None
 
 
-def _guarded(path: Path, records: Iterator) -> Iterator:
+def guarded_lines(path: Path, records: Iterator) -> Iterator:
+    """``records``, with the errors of reading them from ``path`` turned into a one-line ``DataError``."""
     while True:
-        record = _guard(path, lambda: next(records, None))
+        record = guard_file(path, lambda: next(records, None))
         if record is None:
             return
         yield record
@@ -254,7 +257,8 @@ def _row_problem(fields: dict, text_column: str, label_column: str | None) -> st
     return None
 
 
-def _open_binary(path: Path):
+def open_binary(path: Path):
+    """``path`` opened for reading bytes, through gzip when its first bytes say it is gzip-compressed."""
     with open(path, "rb") as probe:
         magic = probe.read(2)
     if magic == b"\x1f\x8b":
@@ -272,8 +276,12 @@ def _decoded_lines(raw: io.BufferedIOBase) -> Iterator[tuple[int, str, str | Non
         try:
             yield number, data.decode("utf-8"), None
         except UnicodeDecodeError as err:
-            bad = data[err.start : err.start + 1].hex()
-            yield number, data.decode("utf-8", "replace"), f"invalid UTF-8 (byte 0x{bad} at column {err.start + 1})"
+            yield number, data.decode("utf-8", "replace"), utf8_problem(data, err)
+
+
+def utf8_problem(data: bytes, err: UnicodeDecodeError) -> str:
+    """What is wrong with a line of bytes that is not UTF-8, in the words every reader uses."""
+    return f"invalid UTF-8 (byte 0x{data[err.start : err.start + 1].hex()} at column {err.start + 1})"
 
 
 def _csv_records(lines: Iterable[tuple[int, str, str | None]], fmt: str) -> tuple[list[str], Iterator[Record]]:

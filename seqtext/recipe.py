@@ -1,6 +1,8 @@
 """Recipes: one YAML file per (task, dataset), validated against the dataclasses below.
 
-A recipe has a ``task``, a ``seed`` and one section per dataclass. Any field can be overridden on the
+A recipe has a ``kind`` (of model: classifier, language_model or forecaster; seqtext/kinds.py), a ``seed``
+and one section per dataclass; recipes written before kinds had one word say ``task: classification``
+(or ``forecasting``), which still reads. Any field can be overridden on the
 command line as ``--section.field VALUE`` (``--data.max_length 256``, ``--batching.batch_size 32``);
 values are read as YAML scalars, so ``null``, ``true`` and ``3e-4`` mean what they say. Relative paths
 in a recipe are relative to the recipe file.
@@ -8,6 +10,7 @@ in a recipe are relative to the recipe file.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
@@ -18,19 +21,13 @@ from pathlib import Path
 
 import yaml
 
+from seqtext import kinds
 from seqtext.errors import ConfigError
 from seqtext.models.charlm import LanguageModelConfig
 from seqtext.models.classifier import ClassifierConfig
 from seqtext.models.forecaster import ForecasterConfig
 from seqtext.readers import BAD_ROW_POLICIES
-from seqtext.tokenizer import KINDS
-
-MODEL_CONFIGS = {  # task -> its model's config
-    "classification": ClassifierConfig,
-    "language_model": LanguageModelConfig,
-    "forecasting": ForecasterConfig,
-}
-TASKS = tuple(MODEL_CONFIGS)
+from seqtext.tokenizer import KINDS as TOKENIZER_KINDS
 
 
 @dataclass
@@ -63,7 +60,7 @@ class TokenizerConfig:
     lowercase: bool = True
 
     def __post_init__(self):
-        _check_choice("tokenizer.kind", self.kind, KINDS)
+        _check_choice("tokenizer.kind", self.kind, TOKENIZER_KINDS)
         _check_positive("tokenizer.vocab_size", self.vocab_size)
         _check_positive("tokenizer.min_freq", self.min_freq)
 
@@ -96,7 +93,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     class_weights: str = "none"  # none, or balanced: each class weighted by n / (classes * its count)
     eval_every: int = 500  # steps between validation runs; one also runs at the end
-    patience: int | None = None  # validation runs without a better accuracy before stopping early
+    patience: int | None = None  # validation runs without a better score (accuracy, loss, RMSE) before stopping early
     log_every: int = 50  # steps between training log lines in metrics.jsonl
     vectors: str | None = None  # word vectors (GloVe / word2vec text format) to initialise the embedding
     device: str = "auto"  # auto (cuda when there is one), cpu or cuda
@@ -146,34 +143,38 @@ class SeriesConfig:
 
 @dataclass
 class Recipe:
-    task: str = "classification"
+    kind: str = "classifier"  # of model: a name in seqtext/kinds.py
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     batching: BatchingConfig = field(default_factory=BatchingConfig)
-    model: ClassifierConfig | LanguageModelConfig | ForecasterConfig | None = None  # the task's; None: its defaults
+    model: ClassifierConfig | LanguageModelConfig | ForecasterConfig | None = None  # the kind's; None: its defaults
     train: TrainConfig = field(default_factory=TrainConfig)
     series: SeriesConfig = field(default_factory=SeriesConfig)
 
     def __post_init__(self):
-        _check_choice("task", self.task, TASKS)
-        expected = MODEL_CONFIGS[self.task]
+        self.kind = kinds.get(self.kind).name
+        expected = kinds.KINDS[self.kind].config
         if self.model is None:
             self.model = expected()
         elif not isinstance(self.model, expected):
-            raise ConfigError(f"a {self.task} recipe needs a {expected.__name__} model, not {type(self.model).__name__}")
-        if self.task == "language_model" and self.tokenizer.kind != "char":
+            raise ConfigError(f"a {self.kind} recipe needs a {expected.__name__} model, not {type(self.model).__name__}")
+        if self.kind == "language_model" and self.tokenizer.kind != "char":
             kind = self.tokenizer.kind
             raise ConfigError(f"a language_model recipe needs tokenizer.kind char (a character model), not {kind!r}")
+        if self.kind != "classifier" and self.batching.batch_size is None:
+            raise ConfigError(f"a {self.kind} recipe needs batching.batch_size (max_tokens batches texts, not streams)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
-def load_recipe(path: str | Path | None = None, overrides: list[str] | None = None, base: dict | None = None) -> Recipe:
-    """A recipe from ``path`` (or from ``base``, or the defaults) with ``--section.field VALUE`` overrides."""
+def load_recipe(path: str | Path | None = None, overrides: list[str] | dict | None = None, base: dict | None = None) -> Recipe:
+    """A recipe from ``path`` (or from ``base``, which is not changed, or the defaults) with overrides:
+    ``["--section.field", "VALUE", ...]`` as on the command line, or a dict of ``{"section.field": value}``
+    or ``{"section": {"field": value}}``."""
     where = str(path) if path is not None else "recipe"
-    raw: dict = dict(base or {})
+    raw: dict = copy.deepcopy(base or {})
     if path is not None:
         path = Path(path)
         try:
@@ -189,7 +190,13 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | None = No
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: a recipe must be a mapping of sections")
         _resolve_paths(raw, path.parent)
-    for key, value in parse_overrides(overrides or []).items():
+    if isinstance(overrides, dict):
+        overrides = flatten_overrides(overrides)
+    else:
+        overrides = parse_overrides(overrides or [])
+    if "task" in raw and "kind" not in raw:  # recipes and checkpoints from before kinds
+        raw["kind"] = kinds.canonical(str(raw.pop("task")))
+    for key, value in overrides.items():
         section, _, name = key.partition(".")
         if name:
             target = raw.setdefault(section, {})
@@ -203,6 +210,17 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | None = No
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
     return recipe
+
+
+def flatten_overrides(overrides: dict, prefix: str = "") -> dict[str, object]:
+    """``{"train": {"lr": 1e-3}, "data.max_length": 256}`` -> ``{"train.lr": 1e-3, "data.max_length": 256}``."""
+    flat = {}
+    for key, value in overrides.items():
+        if isinstance(value, dict) and key in _SECTIONS and not prefix:
+            flat.update(flatten_overrides(value, f"{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
 
 
 def parse_overrides(args: list[str]) -> dict[str, object]:
@@ -236,13 +254,16 @@ def _build(cls, raw: dict, prefix: str):
         if key not in known:
             raise ConfigError(f"unknown key {prefix + str(key)!r} (known: {', '.join(prefix + k for k in known)})")
         hint = hints[key]
-        if cls is Recipe and key == "model":  # the task decides which model the section describes
-            hint = MODEL_CONFIGS.get(raw.get("task", "classification"), ClassifierConfig)
+        if cls is Recipe and key == "model":  # the kind decides which model the section describes
+            hint = kinds.KINDS.get(kinds.canonical(str(raw.get("kind", "classifier"))), kinds.KINDS["classifier"]).config
         if dataclasses.is_dataclass(hint):
             kwargs[key] = _build(hint, value, f"{prefix}{key}.")
         else:
             kwargs[key] = _coerce(value, hint, prefix + key)
     return cls(**kwargs)
+
+
+_SECTIONS = ("data", "tokenizer", "batching", "model", "train", "series")
 
 
 def _coerce(value, hint, name: str):

@@ -104,3 +104,15 @@ def print_predictions(predictions: list, explain: bool = False) -> None:
             console.print(Text(f"{prediction.label:<10} {probability:.3f}  ").append_text(shaded(prediction)))
         else:
             print(f"{prediction.label}\t{probability:.3f}\t{prediction.text}")
+
+
+def print_card(card: dict) -> None:
+    """A checkpoint's model card, as `seqtext info` prints it: one field a row."""
+    from seqtext.card import card_lines
+
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for name, value in card_lines(card):
+        table.add_row(name, value)
+    _console().print(table)

@@ -35,7 +35,7 @@ class Tokenizer:
             if backend.token_to_id(token) != expected:
                 raise DataError(f"not a seqtext tokenizer: {token} must have id {expected}")
         backend.encode_special_tokens = True  # not saved in tokenizer.json, so set on every load
-        backend.no_truncation()
+        backend.no_truncation()  # truncation is done per call (encode_with_offsets), never by this setting
         backend.no_padding()
         self.backend = backend
         spec = json.loads(backend.to_str())
@@ -106,18 +106,30 @@ class Tokenizer:
         return self.backend.id_to_token(token_id)
 
     def encode(self, text: str, max_length: int | None = None) -> list[int]:
+        """The ids of one text, truncated to ``max_length`` tokens when given."""
+        if not isinstance(text, str):
+            raise DataError(f"text must be a string, not {type(text).__name__}")
         return self.encode_batch([text], max_length)[0]
 
     def encode_batch(self, texts: list[str], max_length: int | None = None) -> list[list[int]]:
         """Ids for each text (in parallel, in Rust), truncated to ``max_length`` tokens when given."""
-        if max_length is not None:
-            if max_length < 1:
-                raise ConfigError(f"max_length must be at least 1, not {max_length}")
-            self.backend.enable_truncation(max_length)
-        try:
-            return [encoding.ids for encoding in self.backend.encode_batch(texts, add_special_tokens=False)]
-        finally:
-            self.backend.no_truncation()
+        return [ids for ids, _ in self.encode_with_offsets(texts, max_length)]
+
+    def encode_with_offsets(
+        self, texts: list[str], max_length: int | None = None
+    ) -> list[tuple[list[int], list[tuple[int, int]]]]:
+        """(ids, the (start, end) characters of each token) for each text, truncated to ``max_length`` tokens.
+
+        Truncation keeps the first tokens, as the backend's own does without special tokens; it is done
+        here rather than by switching the shared backend's setting, so that threads can encode at once.
+        """
+        if max_length is not None and max_length < 1:
+            raise ConfigError(f"max_length must be at least 1, not {max_length}", parameter="max_length")
+        if isinstance(texts, str):
+            raise DataError("texts must be a list of strings, not one string")
+        stop = max_length  # None keeps every token
+        encodings = self.backend.encode_batch(texts, add_special_tokens=False)
+        return [(encoding.ids[:stop], encoding.offsets[:stop]) for encoding in encodings]
 
     def encode_corpus(self, text: str) -> torch.Tensor:
         """A whole corpus as one id stream (N,), encoded line by line in parallel rather than as one long string."""

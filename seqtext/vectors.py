@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import torch
 
 from seqtext.errors import DataError
+from seqtext.readers import guard_file, guarded_lines, open_binary, utf8_problem
 from seqtext.tokenizer import SPECIAL_TOKENS, Tokenizer
 
 
@@ -22,25 +22,25 @@ def load_vectors(path: str | Path, tokenizer: Tokenizer, weight: torch.Tensor) -
     vocab = tokenizer.backend.get_vocab()
     size = weight.shape[1]
     found = set()
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as lines, torch.no_grad():
-            for number, line in enumerate(lines, start=1):
-                parts = line.rstrip().split(" ")
-                if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
-                    continue
-                index = vocab.get(parts[0])
-                if index is None or index in found:
-                    continue
-                if len(parts) != size + 1:
-                    raise DataError(f"{path}, line {number}: {len(parts) - 1} numbers, but the embedding has {size}")
-                try:
-                    weight[index] = torch.tensor([float(x) for x in parts[1:]])
-                except ValueError:
-                    raise DataError(f"{path}, line {number}: not a word followed by numbers") from None
-                found.add(index)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such word-vector file") from None
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text ({err.reason})") from None
+    if not path.is_file():
+        raise DataError(f"{path}: no such word-vector file")
+    with guard_file(path, lambda: open_binary(path)) as raw, torch.no_grad():
+        for number, data in enumerate(guarded_lines(path, iter(raw)), start=1):
+            try:
+                line = data.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(f"{path}, line {number}: {utf8_problem(data, err)}") from None
+            parts = line.rstrip().split(" ")
+            if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+                continue
+            index = vocab.get(parts[0])
+            if index is None or index in found:
+                continue
+            if len(parts) != size + 1:
+                raise DataError(f"{path}, line {number}: {len(parts) - 1} numbers, but the embedding has {size}")
+            try:
+                weight[index] = torch.tensor([float(x) for x in parts[1:]])
+            except ValueError:
+                raise DataError(f"{path}, line {number}: not a word followed by numbers") from None
+            found.add(index)
     return len(found) / max(1, len(vocab) - len(SPECIAL_TOKENS))

@@ -24,7 +24,12 @@ TINY_LM = [
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    assert (DATA / "sst2" / "train.jsonl.gz").is_file(), f"the shared datasets are missing from {DATA}"
+    if not (DATA / "sst2" / "train.jsonl.gz").is_file():
+        pytest.fail(
+            f"the shared datasets are not in {DATA.resolve()} (no sst2/train.jsonl.gz there): "
+            "set SEQTEXT_DATA=/path/to/shared/data to the folder that holds them",
+            pytrace=False,
+        )
     return DATA
 
 
@@ -43,14 +48,14 @@ def sst2_slice(tmp_path_factory, data_dir) -> Path:
 def trained_run(tmp_path_factory, sst2_slice) -> Path:
     """A tiny SST-2 classifier trained for 12 steps on the slice: a real checkpoint for tests to read."""
     from seqtext.recipe import load_recipe
-    from seqtext.train import train_classifier
+    from seqtext.training import train
 
     run = tmp_path_factory.mktemp("runs") / "sst2"
     recipe = load_recipe(
         RECIPES / "sst2.yaml",
         ["--data.dataset", str(sst2_slice), "--train.max_steps", "12", "--train.eval_every", "6", *TINY_MODEL],
     )
-    train_classifier(recipe, run, progress=False)
+    train(recipe, run, progress=False)
     return run
 
 

@@ -21,6 +21,7 @@ def sst2(data_dir):
     return _encoded("sst2", data_dir)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["sst2", "imdb"])
 def test_bucketed_padding_efficiency_is_at_least_0_90_at_batch_64(name, data_dir, sst2):
     encoded = sst2 if name == "sst2" else _encoded("imdb", data_dir)
@@ -30,6 +31,7 @@ def test_bucketed_padding_efficiency_is_at_least_0_90_at_batch_64(name, data_dir
     assert padding_efficiency(encoded.lengths, random) < 0.6  # what bucketing saves
 
 
+@pytest.mark.slow
 def test_every_text_once_per_epoch_in_batches_of_the_asked_size(sst2):
     sampler = BucketBatchSampler(sst2.lengths, 64, seed=3)
     batches = list(sampler)
@@ -41,6 +43,7 @@ def test_every_text_once_per_epoch_in_batches_of_the_asked_size(sst2):
     assert all(len(b) == 64 for b in dropped)
 
 
+@pytest.mark.slow
 def test_order_depends_on_seed_and_epoch_only(sst2):
     first, again, other_seed = (BucketBatchSampler(sst2.lengths, 64, seed=s) for s in (0, 0, 1))
     assert first.batches() == again.batches()
@@ -52,12 +55,14 @@ def test_order_depends_on_seed_and_epoch_only(sst2):
     assert first.batches() == epoch0
 
 
+@pytest.mark.slow
 def test_unshuffled_batches_are_in_order_within_pools(sst2):
     sampler = BucketBatchSampler(sst2.lengths[:640], 64, pool_size=640, shuffle=False)
     lengths = [int(sst2.lengths[i]) for b in sampler for i in b]
     assert lengths == sorted(lengths)
 
 
+@pytest.mark.slow
 def test_token_budget_bounds_every_batch(sst2):
     sampler = BucketBatchSampler(sst2.lengths, None, max_tokens=1000, seed=0)
     batches = list(sampler)
@@ -80,6 +85,7 @@ def test_sampler_arguments_are_checked():
         BucketBatchSampler([1, 2], 0)
 
 
+@pytest.mark.slow
 def test_collate_pads_and_masks(sst2):
     batch = collate([sst2[i] for i in (0, 5, 17)])
     lengths = [int(sst2.lengths[i]) for i in (0, 5, 17)]
@@ -105,6 +111,7 @@ def test_unlabelled_texts_collate_without_labels_and_empty_texts_get_unk():
     assert collate([encoded[0], encoded[1]]).labels is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("batch_size", "bptt"), [(64, 128), (7, 33)])
 def test_lm_streams_read_every_pair_of_the_corpus_once_in_order(data_dir, batch_size, bptt):
     text = load_corpus("tinyshakespeare", data_directory=data_dir)[0]

@@ -1,3 +1,6 @@
+import json
+import math
+import pickle
 import shutil
 
 import pytest
@@ -6,24 +9,66 @@ import torch
 from seqtext import checkpoint
 from seqtext.errors import DataError
 from seqtext.recipe import TrainConfig
-from seqtext.train import make_optimizer
+from seqtext.training import make_optimizer
 
 
 def test_a_checkpoint_rebuilds_the_same_model(trained_run):
     loaded = checkpoint.load(trained_run)  # a run directory means its best/
     assert loaded.path == trained_run / "best" and loaded.kind == "classifier"
     assert loaded.label_map.names == ("negative", "positive")
-    assert {p.name for p in loaded.path.iterdir()} == {"config.json", "model.safetensors", "tokenizer.json", "labels.json"}
+    files = {"config.json", "model.safetensors", "tokenizer.json", "labels.json", "card.json", "README.md"}
+    assert {p.name for p in loaded.path.iterdir()} == files
     ids = torch.tensor([[5, 6, 7, 8]])
     again = checkpoint.load(trained_run / "best")
     assert torch.equal(loaded.model(ids, torch.tensor([4]), ids > 0).logits, again.model(ids, torch.tensor([4]), ids > 0).logits)
     assert loaded.recipe["model"]["hidden_size"] == 16
 
 
-def test_nothing_in_a_checkpoint_is_a_pickle(trained_run):
-    for path in (trained_run / "last").iterdir():
-        assert not path.read_bytes().startswith(b"\x80"), f"{path.name} looks like a pickle"
-    assert {p.name for p in (trained_run / "last").iterdir()} >= {"trainer.json", "trainer.safetensors"}
+def _safetensors_tensors(path) -> dict:
+    """The tensors a safetensors file describes, checked against the format: an 8-byte little-endian header
+    length, that many bytes of JSON, then the tensors' bytes, which the header's offsets tile exactly."""
+    data = path.read_bytes()
+    size = int.from_bytes(data[:8], "little")
+    assert 8 + size <= len(data), f"{path.name}: header length {size} runs past the file's {len(data)} bytes"
+    header = json.loads(data[8 : 8 + size])
+    tensors = {name: entry for name, entry in header.items() if name != "__metadata__"}
+    spans = sorted(tuple(entry["data_offsets"]) for entry in tensors.values())
+    assert spans[0][0] == 0 and spans[-1][1] == len(data) - 8 - size, f"{path.name}: offsets do not cover the data"
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:])), f"{path.name}: offsets leave gaps or overlap"
+    for name, entry in tensors.items():
+        begin, end = entry["data_offsets"]
+        width = {"F32": 4, "F64": 8, "I64": 8, "I32": 4, "U8": 1, "BOOL": 1}[entry["dtype"]]
+        assert end - begin == width * math.prod(entry["shape"]), f"{path.name}: {name} has the wrong byte count"
+    return tensors
+
+
+def test_nothing_in_a_checkpoint_is_a_pickle(trained_run, monkeypatch):
+    last = trained_run / "last"
+    names = {p.name for p in last.iterdir()}
+    assert names == {
+        "config.json",
+        "labels.json",
+        "tokenizer.json",
+        "model.safetensors",
+        "trainer.json",
+        "trainer.safetensors",
+    } | {
+        "card.json",
+        "README.md",
+    }
+    for name in names - {"model.safetensors", "trainer.safetensors", "README.md"}:
+        json.loads((last / name).read_text())  # plain JSON, or this raises
+    weights = _safetensors_tensors(last / "model.safetensors")
+    assert set(weights) == set(checkpoint.load(last).model.state_dict())
+    assert "rng.torch" in _safetensors_tensors(last / "trainer.safetensors")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a checkpoint was unpickled")
+
+    for module, name in ((pickle, "load"), (pickle, "loads"), (pickle, "Unpickler"), (torch, "load")):
+        monkeypatch.setattr(module, name, refuse)
+    model = checkpoint.load(last).model  # reading the whole run back needs no unpickling
+    assert checkpoint.load_trainer_state(last, make_optimizer(model, TrainConfig()))["step"] == 12
 
 
 def test_trainer_state_restores_optimizer_and_rng(trained_run):

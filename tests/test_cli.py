@@ -27,12 +27,14 @@ def _run(capsys, *argv):
     return code, out, err
 
 
+@pytest.mark.slow
 def test_help_lists_the_subcommands():
     for command in ([str(SEQTEXT)], [sys.executable, "-m", "seqtext"]):
         result = subprocess.run([*command, "--help"], capture_output=True, text=True, check=True)
         assert "data" in result.stdout and "tokenizer" in result.stdout
 
 
+@pytest.mark.slow
 def test_data_summarises_the_sst2_recipe(capsys):
     code, out, _ = _run(capsys, "data", RECIPES / "sst2.yaml", "--json")
     summary = json.loads(out)
@@ -43,12 +45,14 @@ def test_data_summarises_the_sst2_recipe(capsys):
     assert summary["batches"]["padding_efficiency"] >= 0.9 > summary["batches"]["random_batches_padding_efficiency"]
 
 
+@pytest.mark.slow
 def test_data_prints_a_readable_table(capsys):
     code, out, _ = _run(capsys, "data", "trec", "--batching.max_tokens", "512")
     assert code == 0
     assert "train 4,906 · validation 546 · test 500" in out and "of ≤512 tokens" in out
 
 
+@pytest.mark.slow
 def test_data_on_a_corpus_summarises_lm_streams(capsys):
     code, out, _ = _run(capsys, "data", "tinyshakespeare", "--batching.batch_size", "32", "--json")
     summary = json.loads(out)
@@ -107,6 +111,7 @@ def test_bad_input_is_one_line_and_exit_status_2(tmp_path, capsys, argv, message
     assert err.count("\n") == 1 and err.startswith("seqtext: error: ") and message in err
 
 
+@pytest.mark.slow
 def test_bad_input_through_the_installed_command_has_no_traceback(tmp_path):
     path = tmp_path / "malformed.jsonl"
     path.write_bytes(BAD_FILES["malformed.jsonl"][0])

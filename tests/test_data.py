@@ -22,6 +22,7 @@ def test_sst2_has_its_published_splits(data_dir):
     assert data.splits["train"].features["label"].names == ["negative", "positive"]
 
 
+@pytest.mark.slow
 def test_imdb_keeps_its_unlabelled_split(data_dir):
     data = load_splits("imdb", data_directory=data_dir)
     assert len(data.splits["unsup"]) == 50000 and "label" not in data.splits["unsup"].column_names

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from seqtext.batching import BucketBatchSampler
-from seqtext.train import Shard
+from seqtext.distributed import Shard
 
 from .conftest import RECIPES, TINY_LM, TINY_MODEL, read_jsonl
 
@@ -40,6 +40,7 @@ def _train(kind, data, run, processes, *extra):
     return result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["classifier", "language_model"])
 def test_two_processes_train_what_one_process_trains_with_the_same_global_batch(kind, tmp_path, sst2_slice, shakespeare_slice):
     data = sst2_slice if kind == "classifier" else shakespeare_slice
@@ -57,6 +58,7 @@ def test_two_processes_train_what_one_process_trains_with_the_same_global_batch(
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["best", "curves.png", "last", "metrics.jsonl"]
 
 
+@pytest.mark.slow
 def test_a_run_killed_and_resumed_under_torchrun_ends_where_an_uninterrupted_one_does(tmp_path, sst2_slice):
     _train("classifier", sst2_slice, tmp_path / "whole", 2)
     run = tmp_path / "cut"

@@ -3,7 +3,7 @@ import torch
 
 from seqtext import checkpoint
 from seqtext.errors import DataError
-from seqtext.evaluate import classification_report, classify, evaluate_checkpoint, evaluate_classifier, evaluation_set
+from seqtext.evaluation import classification_report, classify, evaluate_checkpoint, evaluate_classifier, evaluation_set
 from seqtext.readers import iter_rows
 
 

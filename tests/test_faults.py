@@ -94,6 +94,7 @@ def uninterrupted(request, tmp_path_factory, sst2_slice, shakespeare_slice):
     return kind, data, run
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_ends_like_an_uninterrupted_run(uninterrupted, tmp_path):
     kind, data, reference = uninterrupted
     run, rng, kills = tmp_path / "run", random.Random(f"sigkill-{kind}"), 0
@@ -115,6 +116,7 @@ def test_sigkill_at_random_moments_then_resume_ends_like_an_uninterrupted_run(un
     _assert_same_run(run, reference)
 
 
+@pytest.mark.slow
 def test_sigint_saves_the_step_it_reached_and_says_how_to_resume(uninterrupted, tmp_path):
     kind, data, reference = uninterrupted
     run = tmp_path / "run"
@@ -151,7 +153,7 @@ def test_a_log_line_cut_short_by_a_crash_is_dropped_on_resume(trained_run, tmp_p
     import shutil
 
     from seqtext.recipe import load_recipe
-    from seqtext.train import train
+    from seqtext.training import train
 
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)

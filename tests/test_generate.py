@@ -83,10 +83,10 @@ def test_top_p_never_samples_outside_the_nucleus():
 @pytest.mark.parametrize(
     "options,message",
     [
-        ({"temperature": -0.5}, "--temperature must be at least 0, not -0.5"),
-        ({"top_k": 0}, "--top-k must be at least 1, not 0"),
-        ({"top_p": 0.0}, "--top-p must be in (0, 1], not 0.0"),
-        ({"top_p": 1.5}, "--top-p must be in (0, 1], not 1.5"),
+        ({"temperature": -0.5}, "temperature must be at least 0, not -0.5"),
+        ({"top_k": 0}, "top_k must be at least 1, not 0"),
+        ({"top_p": 0.0}, "top_p must be in (0, 1], not 0.0"),
+        ({"top_p": 1.5}, "top_p must be in (0, 1], not 1.5"),
     ],
 )
 def test_bad_sampling_settings_are_named(options, message):
@@ -96,7 +96,7 @@ def test_bad_sampling_settings_are_named(options, message):
 
 def test_bad_requests_are_named(tokenizer):
     model = _model(tokenizer)
-    with pytest.raises(ConfigError, match="--length must be at least 0, not -1"):
+    with pytest.raises(ConfigError, match="^length must be at least 0, not -1"):
         generate(model, tokenizer, "First", -1)
     with pytest.raises(DataError, match="outside the model's vocabulary: 'Q', 'é'"):
         generate(model, tokenizer, "Qué", 5)

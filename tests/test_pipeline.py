@@ -1,10 +1,13 @@
+import pytest
+
 from seqtext.data import load_corpus
-from seqtext.pipeline import batch_loader, classification_summary, prepare_classification, prepare_corpus
+from seqtext.pipeline import classification_summary, prepare_classification, prepare_corpus
 from seqtext.recipe import load_recipe
 
 from .conftest import RECIPES, ROOT
 
 
+@pytest.mark.slow
 def test_classification_recipe_loads_its_shipped_tokenizer_and_encodes_labelled_splits():
     recipe = load_recipe(RECIPES / "trec.yaml", ["--data.max_length", "12"])
     prepared = prepare_classification(recipe, splits=("train", "validation", "test"))
@@ -20,6 +23,7 @@ def test_classification_recipe_loads_its_shipped_tokenizer_and_encodes_labelled_
     )
 
 
+@pytest.mark.slow
 def test_a_missing_tokenizer_file_is_trained_instead(tmp_path):
     recipe = load_recipe(
         RECIPES / "trec.yaml",
@@ -31,14 +35,7 @@ def test_a_missing_tokenizer_file_is_trained_instead(tmp_path):
     assert not (tmp_path / "none.json").exists()  # the data command never writes
 
 
-def test_batch_loader_yields_padded_batches_of_the_split():
-    recipe = load_recipe(RECIPES / "trec.yaml")
-    train = prepare_classification(recipe).encoded["train"]
-    batches = list(batch_loader(train, recipe.batching, seed=0))
-    assert sum(len(b.lengths) for b in batches) == len(train)
-    assert all(b.ids.shape == b.mask.shape and b.labels is not None for b in batches)
-
-
+@pytest.mark.slow
 def test_corpus_recipe_splits_by_position_and_encodes_both_parts(data_dir):
     prepared = prepare_corpus(load_recipe(RECIPES / "shakespeare.yaml"))
     text = load_corpus("tinyshakespeare", data_directory=data_dir)[0]

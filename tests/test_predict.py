@@ -4,15 +4,19 @@ import re
 
 import pytest
 
+import seqtext
 from seqtext import checkpoint
-from seqtext.errors import DataError
 from seqtext.predict import html_page, predict, shaded
 
 
+def _predict(run, texts):
+    saved = checkpoint.load(run)
+    return predict(saved.model, saved.tokenizer, saved.label_map.names, texts, saved.recipe["data"]["max_length"])
+
+
 def test_predictions_carry_probabilities_and_attention_on_the_words(trained_run):
-    model = checkpoint.load(trained_run)
     text = "A  gorgeous, witty film <br /> that dragged"
-    [prediction] = predict(model, [text])
+    [prediction] = _predict(trained_run, [text])
     assert set(prediction.probs) == {"negative", "positive"} and sum(prediction.probs.values()) == pytest.approx(1.0)
     assert prediction.label == max(prediction.probs, key=prediction.probs.get)
     tokens = [text[start:end] for start, end in prediction.spans]
@@ -27,13 +31,15 @@ def test_predictions_carry_probabilities_and_attention_on_the_words(trained_run)
     assert shaded(prediction).plain == text
 
 
-def test_a_text_with_no_tokens_is_an_error(trained_run):
-    with pytest.raises(DataError, match=r"text 2 \(' \\t '\) has no tokens"):
-        predict(checkpoint.load(trained_run), ["fine", " \t "])
+def test_a_text_with_no_tokens_gets_an_error_and_the_rest_are_labelled(trained_run):
+    fine, blank = _predict(trained_run, ["fine", " \t "])
+    assert fine.error is None and fine.label in ("negative", "positive")
+    assert blank.label is None and blank.error == "has no tokens for this model's tokenizer"
+    assert blank.to_dict() == {"text": " \t ", "error": "has no tokens for this model's tokenizer"}
 
 
 def test_the_html_page_escapes_the_text(trained_run):
-    predictions = predict(checkpoint.load(trained_run), ["<script>alert(1)</script> good"])
+    predictions = _predict(trained_run, ["<script>alert(1)</script> good"])
     page = html_page(predictions)
     assert "<script" not in page and page.count("<span") == len(predictions[0].spans)
     paragraph = re.search(r"<br>(.*)</p>", page).group(1)
@@ -48,5 +54,14 @@ def test_a_long_file_is_labelled_a_chunk_at_a_time_in_order(trained_run, tmp_pat
     assert main(["predict", str(trained_run), "--file", str(path), "--json"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [json.loads(line)["text"] for line in lines] == [f"film number {i} was fine" for i in range(2500)]
-    with pytest.raises(DataError, match=r"text 2049 \(''\) has no tokens"):  # numbered across chunks
-        predict(checkpoint.load(trained_run), ["fine", ""], first=2048)
+    assert main(["predict", str(trained_run), *[f"film {i}" for i in range(600)], "  "]) == 2
+    assert (
+        capsys.readouterr().err == "seqtext: error: text 601 ('  ') has no tokens for this model's tokenizer\n"
+    )  # across chunks
+
+
+def test_streamed_prediction_is_prediction_a_chunk_at_a_time(trained_run):
+    texts = [f"film number {i} was {'fine' if i % 3 else 'dull'}" for i in range(50)]
+    whole = _predict(trained_run, texts)
+    streamed = list(seqtext.load(trained_run).predict_stream(iter(texts), chunk_size=7))
+    assert [p.text for p in streamed] == texts and [p.label for p in streamed] == [p.label for p in whole]

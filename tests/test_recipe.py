@@ -1,11 +1,13 @@
+import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from seqtext.data import NAMED_DATASETS
 from seqtext.errors import ConfigError
 from seqtext.models.forecaster import ForecasterConfig
-from seqtext.recipe import Recipe, load_recipe, parse_overrides
+from seqtext.recipe import load_recipe, parse_overrides
 from seqtext.series import SERIES
 
 from .conftest import RECIPES
@@ -13,22 +15,28 @@ from .conftest import RECIPES
 SHIPPED = sorted(RECIPES.glob("*.yaml"))
 
 
-TASKS = {"imdb": "classification", "shakespeare": "language_model", "sine": "forecasting", "sst2": "classification"}
-TASKS |= {"sunspots": "forecasting", "trec": "classification"}
+KINDS = {"imdb": "classifier", "shakespeare": "language_model", "sine": "forecaster", "sst2": "classifier"}
+KINDS |= {"sunspots": "forecaster", "trec": "classifier"}
 
 
 def test_the_six_recipes_ship():
-    assert [p.stem for p in SHIPPED] == sorted(TASKS)
+    assert [p.stem for p in SHIPPED] == sorted(KINDS)
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
 def test_every_shipped_recipe_loads_and_validates(path):
     recipe = load_recipe(path)
-    assert isinstance(recipe, Recipe)
-    assert recipe.task == TASKS[path.stem]
-    if recipe.task == "forecasting":
+    assert recipe.kind == KINDS[path.stem]
+    loaded, written = recipe.to_dict(), yaml.safe_load(path.read_text())
+    for section, values in written.items():  # every value the file sets is the value loaded
+        for key, value in values.items() if isinstance(values, dict) else [(None, values)]:
+            got = loaded[section] if key is None else loaded[section][key]
+            if (section, key) == ("tokenizer", "path"):
+                value = os.path.normpath(path.parent / value)
+            assert got == value, f"{path.name}: {section}.{key} is {got!r}, the file says {value!r}"
+    if recipe.kind == "forecaster":
         assert recipe.data.dataset in SERIES
-        assert isinstance(recipe.model, ForecasterConfig)
+        assert recipe.model == ForecasterConfig(**written["model"])  # the file's model, the rest its defaults
     else:
         assert recipe.data.dataset in NAMED_DATASETS
         assert Path(recipe.tokenizer.path).is_file(), "run `make vocab`"
@@ -55,7 +63,7 @@ def test_recipe_paths_are_relative_to_the_recipe_and_override_paths_to_the_worki
         (["--data.colour", "red"], "unknown key 'data.colour' (known: data.dataset, data.data_dir"),
         (
             ["--modle.hidden_size", "8"],
-            "unknown key 'modle' (known: task, seed, data, tokenizer, batching, model, train, series)",
+            "unknown key 'modle' (known: kind, seed, data, tokenizer, batching, model, train, series)",
         ),
         (["--model.pooling", "sum"], "model.pooling must be one of attention, self_attention, mean, max, last, not 'sum'"),
         (["--train.lr", "0"], "train.lr must be more than 0"),
@@ -64,7 +72,7 @@ def test_recipe_paths_are_relative_to_the_recipe_and_override_paths_to_the_worki
         (["--batching.batch_size", "0"], "batching.batch_size must be at least 1, not 0"),
         (["--data.validation_fraction", "1.5"], "data.validation_fraction must be between 0 and 1, not 1.5"),
         (["--tokenizer.kind", "wordpiece"], "tokenizer.kind must be one of char, word, bpe, not 'wordpiece'"),
-        (["--task", "translation"], "task must be one of classification, language_model, forecasting"),
+        (["--kind", "translation"], "kind must be one of classifier, language_model, forecaster, not 'translation'"),
         (["--series.window", "0"], "series.window must be at least 1, not 0"),
         (["--series.test_fraction", "0.5", "--series.validation_fraction", "0.5"], "must leave a train part"),
         (["--seed", "true"], "seed must be int, not True"),
@@ -90,6 +98,24 @@ def test_broken_yaml_names_the_file_and_line(tmp_path):
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="list.yaml: a recipe must be a mapping of sections"):
         load_recipe(tmp_path / "list.yaml")
+
+
+def test_recipes_from_before_kinds_still_read(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text("task: forecasting\ndata:\n  dataset: sine\nmodel:\n  horizon: 3\n")
+    recipe = load_recipe(path)
+    assert recipe.kind == "forecaster" and recipe.model.horizon == 3
+    assert load_recipe(None, base={"task": "classification"}).kind == "classifier"
+
+
+def test_a_base_recipe_is_not_changed_and_overrides_may_be_nested():
+    base = {"kind": "classifier", "train": {"lr": 0.1}}
+    recipe = load_recipe(None, {"train": {"epochs": 2}, "model.hidden_size": 8}, base=base)
+    assert (recipe.train.lr, recipe.train.epochs, recipe.model.hidden_size) == (0.1, 2, 8)
+    assert base == {"kind": "classifier", "train": {"lr": 0.1}}
+    with pytest.raises(ConfigError, match="a language_model recipe needs batching.batch_size"):
+        load_recipe(None, ["--kind", "language_model", "--tokenizer.kind", "char", "--batching.batch_size", "null",
+                           "--batching.max_tokens", "100"])  # fmt: skip
 
 
 def test_parse_overrides_reads_yaml_scalars():

@@ -12,7 +12,7 @@ from seqtext.errors import ConfigError, DataError
 from seqtext.models.forecaster import Forecaster, ForecasterConfig
 from seqtext.recipe import load_recipe
 from seqtext.series import Series, baselines, errors, load_series, read_values, step_targets, windows
-from seqtext.train import train
+from seqtext.training import train
 
 from .conftest import RECIPES
 
@@ -179,6 +179,7 @@ def test_training_on_a_bad_csv_is_one_line_and_writes_nothing(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_sine_recipe_beats_the_last_value_baseline_through_the_cli(tmp_path, capsys):
     """The seeded sine recipe, trained in full: its test RMSE is well below repeating the last value."""
     run = tmp_path / "sine"
@@ -235,7 +236,7 @@ def test_a_resumed_forecaster_run_ends_with_the_same_weights(tmp_path, per_step)
     options = ["--train.max_steps", "30", "--train.eval_every", "10", "--series.per_step_loss", str(per_step).lower()]
     recipe = load_recipe(RECIPES / "sine.yaml", ["--model.horizon", "3", *options])
     whole = train(recipe, tmp_path / "whole", progress=False)
-    train(recipe, tmp_path / "cut", progress=False, should_stop=lambda state: state["step"] >= 10)
+    train(recipe, tmp_path / "cut", progress=False, should_stop=lambda state: state.step >= 10)
     cut = train(recipe, tmp_path / "cut", resume=True, progress=False)
     assert cut["rmse"] == whole["rmse"] and cut["steps"] == whole["steps"] == 30
     first, second = (load_file(str(tmp_path / run / "last" / "model.safetensors")) for run in ("whole", "cut"))

@@ -23,6 +23,7 @@ def shakespeare(data_dir):
     return load_corpus("tinyshakespeare", data_directory=data_dir)[0]
 
 
+@pytest.mark.slow
 def test_char_round_trip_is_exact_on_all_of_tiny_shakespeare(shakespeare):
     tokenizer = Tokenizer.train("char", [shakespeare])
     assert tokenizer.kind == "char" and tokenizer.vocab_size == 65 + len(SPECIAL_TOKENS)
@@ -31,6 +32,7 @@ def test_char_round_trip_is_exact_on_all_of_tiny_shakespeare(shakespeare):
     assert tokenizer.decode(ids.tolist()) == shakespeare
 
 
+@pytest.mark.slow
 def test_char_encode_corpus_matches_encoding_in_one_piece(shakespeare):
     tokenizer = Tokenizer.train("char", [shakespeare])
     piece = shakespeare[:5000]

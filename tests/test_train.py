@@ -1,12 +1,15 @@
+import json
 import math
+import re
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from seqtext.errors import ConfigError, DataError
+from seqtext import checkpoint
+from seqtext.errors import DataError, TrainingError
 from seqtext.recipe import TrainConfig, load_recipe
-from seqtext.train import learning_rate, train_classifier
+from seqtext.training import learning_rate, train
 
 from .conftest import RECIPES, TINY_MODEL, read_jsonl
 
@@ -35,10 +38,10 @@ def test_a_run_writes_checkpoints_metrics_and_curves(trained_run):
 
 def test_a_resumed_run_takes_the_same_steps_as_an_uninterrupted_one(sst2_slice, tmp_path):
     recipe = _recipe(sst2_slice, "--train.max_steps", "24", "--train.eval_every", "8", "--train.log_every", "1")
-    train_classifier(recipe, tmp_path / "whole", progress=False)
-    train_classifier(recipe, tmp_path / "cut", progress=False, should_stop=lambda state: state["step"] >= 8)
-    assert load_file(tmp_path / "cut" / "last" / "trainer.safetensors")  # interrupted after step 8
-    train_classifier(recipe, tmp_path / "cut", resume=True, progress=False)
+    train(recipe, tmp_path / "whole", progress=False)
+    train(recipe, tmp_path / "cut", progress=False, should_stop=lambda state: state.step >= 8)
+    assert json.loads((tmp_path / "cut" / "last" / "trainer.json").read_text())["step"] == 8  # stopped after step 8
+    train(recipe, tmp_path / "cut", resume=True, progress=False)
 
     def without_timing(run):
         timing = ("tokens_per_s", "elapsed_s")  # wall-clock figures, the only ones allowed to differ
@@ -51,8 +54,8 @@ def test_a_resumed_run_takes_the_same_steps_as_an_uninterrupted_one(sst2_slice, 
 
 def test_an_existing_run_is_never_overwritten(trained_run, sst2_slice):
     before = (trained_run / "last" / "model.safetensors").read_bytes()
-    with pytest.raises(ConfigError, match="already holds a run: continue it with --resume"):
-        train_classifier(_recipe(sst2_slice), trained_run, progress=False)
+    with pytest.raises(TrainingError, match="already holds a run: resume it, or choose another output directory"):
+        train(_recipe(sst2_slice), trained_run, progress=False)
     assert (trained_run / "last" / "model.safetensors").read_bytes() == before
 
 
@@ -60,7 +63,7 @@ def test_early_stopping_when_validation_stops_improving(sst2_slice, tmp_path):
     recipe = _recipe(
         sst2_slice, "--train.lr", "1e-12", "--train.eval_every", "3", "--train.patience", "2", "--train.max_steps", "30"
     )
-    result = train_classifier(recipe, tmp_path / "run", progress=False, log=lambda message: None)
+    result = train(recipe, tmp_path / "run", progress=False, log=lambda message: None)
     assert result["steps"] == 9 and result["best_step"] == 3  # nothing can improve at this learning rate
 
 
@@ -68,12 +71,29 @@ def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(sst2_slice
     vectors = tmp_path / "nan.txt"
     vectors.write_text("the " + " ".join(["nan"] * 16) + "\n")
     recipe = _recipe(sst2_slice, "--train.vectors", str(vectors), "--train.eval_every", "2")
-    with pytest.raises(DataError, match="loss became nan at step 1"):
-        train_classifier(recipe, tmp_path / "run", progress=False, log=lambda message: None)
+    with pytest.raises(TrainingError, match="loss became nan at step 1"):
+        train(recipe, tmp_path / "from-start", progress=False, log=lambda message: None)
+    assert not (tmp_path / "from-start" / "last").exists()  # nothing was saved from a model that never stepped
+
+    # 4 good steps leave last/ at step 4. Resumed at a learning rate that blows the weights up, the first
+    # steps are still finite, then the loss is not: all before the next checkpoint, at step 40.
+    run = tmp_path / "run"
+    train(_recipe(sst2_slice, "--train.max_steps", "4", "--train.eval_every", "2"), run, progress=False)
+    before = {p.name: p.read_bytes() for p in (run / "last").iterdir()}
+    blow_up = ["--train.max_steps", "40", "--train.eval_every", "40", "--train.log_every", "1", "--train.lr", "1e30"]
+    with pytest.raises(TrainingError, match=r"loss became (nan|inf) at step \d+; the last checkpoint is intact") as caught:
+        train(_recipe(sst2_slice, *blow_up), run, resume=True, progress=False)
+    failed = int(re.search(r"at step (\d+)", str(caught.value)).group(1))
+    logged = [e["step"] for e in read_jsonl(run / "metrics.jsonl") if e["split"] == "train"]
+    assert failed > 5 and logged[-1] == failed - 1  # the error names the first step that did not finish
+    assert {p.name: p.read_bytes() for p in (run / "last").iterdir()} == before
+    assert json.loads((run / "last" / "trainer.json").read_text())["step"] == 4
+    saved, model = load_file(run / "last" / "model.safetensors"), checkpoint.load(run / "last").model.state_dict()
+    assert all(torch.isfinite(saved[name]).all() and torch.equal(model[name], saved[name]) for name in saved)
 
 
 def test_vectors_of_the_wrong_width_name_the_line(sst2_slice, tmp_path):
     vectors = tmp_path / "vectors.txt"
     vectors.write_text("the 0.1 0.2\n")
     with pytest.raises(DataError, match=r"vectors.txt, line 1: 2 numbers, but the embedding has 16"):
-        train_classifier(_recipe(sst2_slice, "--train.vectors", str(vectors)), tmp_path / "run", progress=False)
+        train(_recipe(sst2_slice, "--train.vectors", str(vectors)), tmp_path / "run", progress=False)

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from seqtext.recipe import load_recipe
-from seqtext.train import train
+from seqtext.training import train
 
 from .conftest import RECIPES, TINY_LM, read_jsonl
 
@@ -30,7 +30,7 @@ def test_a_language_model_run_logs_loss_and_keeps_the_lowest_validation_loss(sha
 def test_a_resumed_language_model_run_takes_the_same_steps(shakespeare_slice, tmp_path):
     recipe = _recipe(shakespeare_slice, "--train.max_steps", "20", "--train.eval_every", "7", "--train.log_every", "1")
     train(recipe, tmp_path / "whole", progress=False)
-    train(recipe, tmp_path / "cut", progress=False, should_stop=lambda state: state["step"] >= 7)
+    train(recipe, tmp_path / "cut", progress=False, should_stop=lambda state: state.step >= 7)
     carried = load_file(tmp_path / "cut" / "last" / "trainer.safetensors")
     assert carried["task.state.0"].shape == (2, 4, 16)  # the recurrent state the next window continues from
     train(recipe, tmp_path / "cut", resume=True, progress=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -19,7 +20,7 @@ from seqtext.data import encode_labels, load_corpus, load_splits, read_text_file
 from seqtext.errors import DataError
 from seqtext.models.charlm import CharLM
 from seqtext.models.classifier import TextClassifier
-from seqtext.readers import iter_rows, read_rows
+from seqtext.readers import iter_rows
 from seqtext.recipe import load_recipe
 from seqtext.tokenizer import UNK_ID
 
@@ -47,15 +48,17 @@ def classify(
     model: TextClassifier,
     encoded: EncodedTexts,
     batch_size: int = 256,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
     max_tokens: int | None = None,
 ) -> torch.Tensor:
     """Logits (N, C) for every text of ``encoded``, in its order.
 
     Batches hold texts of similar length, at most ``batch_size`` of them and ``max_tokens`` padded
     tokens, so that 256 reviews of 2,000 tokens do not make one batch of 512,000 tokens of activations.
+    ``device`` defaults to the model's.
     """
     model.eval()
+    device = device or next(model.parameters()).device
     sampler = BucketBatchSampler(
         encoded.lengths, batch_size, max_tokens=max_tokens or MAX_TOKENS, pool_size=max(len(encoded), 1), shuffle=False
     )
@@ -100,93 +103,94 @@ def evaluate_classifier(
     encoded: EncodedTexts,
     names: tuple[str, ...],
     batch_size: int = 256,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
 ) -> dict:
     return classification_report(classify(model, encoded, batch_size, device), encoded.labels, names)
 
 
-def evaluate_checkpoint(
+def evaluate_checkpoint(checkpoint: Checkpoint, data=None, split: str = "test", **options) -> tuple[dict, str]:
+    """A classifier's report on held-out data, as ``evaluation_chunks`` chooses it (``options``: its
+    ``data_dir``, ``on_bad_rows`` and ``chunk_size``); returns (report, description)."""
+    chunks, description = evaluation_chunks(checkpoint, data, split, **options)
+    logits, labels = [], []
+    for encoded in chunks:
+        logits.append(classify(checkpoint.model, encoded))
+        labels.append(encoded.labels)
+        release_freed_memory()
+    return classification_report(torch.cat(logits), torch.cat(labels), checkpoint.label_map.names), description
+
+
+def evaluation_set(checkpoint: Checkpoint, data=None, split: str = "test", **options) -> tuple[EncodedTexts, str]:
+    """The labelled texts ``evaluation_chunks`` chooses, all at once."""
+    chunks, description = evaluation_chunks(checkpoint, data, split, **options, chunk_size=None)
+    return next(chunks), description
+
+
+def evaluation_chunks(
     checkpoint: Checkpoint,
-    data: str | None = None,
+    data=None,
     split: str = "test",
     data_dir: str | None = None,
     on_bad_rows: str | None = None,
-    chunk_size: int = 512,
-) -> tuple[dict, str]:
-    """A classifier's report on held-out data, as ``evaluation_set`` chooses it; returns (report, description).
+    chunk_size: int | None = 512,
+) -> tuple[Iterator[EncodedTexts], str]:
+    """The labelled texts to evaluate a classifier on, encoded with its own tokenizer and label map, and a
+    description of them.
 
-    When the texts come from one file (``--data FILE``, or a split with a file of its own), the file is
-    read, encoded and scored ``chunk_size`` rows at a time, so memory stays bounded by the chunk, not
-    the file. Otherwise (a validation split held out from train, a Hub dataset) the split is loaded whole.
+    Without ``data``: ``split`` of the dataset the model was trained on, held out exactly as in training.
+    With ``data``: a file (evaluated whole), a named dataset or folder (its ``split``), or data in memory
+    (its ``split``). When the texts come from one file (``data`` is a file, or the split has a file of its
+    own), the file is read and encoded ``chunk_size`` rows at a time (None: at once), so that memory stays
+    bounded by the chunk, not the file; otherwise the split is loaded whole, as one chunk. A label the
+    model does not know is an error naming the label and the line.
     """
     recipe = load_recipe(None, base=checkpoint.recipe)
     config, policy = recipe.data, on_bad_rows or recipe.data.on_bad_rows
-    if data is not None and Path(data).is_file():
-        path, description = Path(data), data
+    in_memory = data is not None and not isinstance(data, (str, Path))
+    if isinstance(data, (str, Path)) and Path(data).is_file():
+        path, description = Path(data), str(data)
+    elif in_memory:
+        path, description = None, None
     else:
         path, description = split_file(data or config.dataset, split, data_dir or config.data_dir)
         description = description and f"{description}, {split} split"
-    if path is None:
-        encoded, description = evaluation_set(checkpoint, data, split, data_dir, on_bad_rows)
-        return evaluate_classifier(checkpoint.model, encoded, checkpoint.label_map.names), description
-    logits, labels = [], []
+    if path is not None:
+        return _file_chunks(checkpoint, config, path, description, policy, chunk_size), description
+    loaded = load_splits(
+        data if data is not None else config.dataset,
+        data_directory=data_dir or config.data_dir,
+        text_column=config.text_column,
+        label_column=config.label_column,
+        on_bad_rows=policy,
+        validation_fraction=config.validation_fraction,
+        seed=recipe.seed,
+        label_map=checkpoint.label_map,
+    )
+    if split not in loaded.splits:
+        raise DataError(f"{loaded.source}: no split {split!r} (splits: {', '.join(loaded.splits)})", "split")
+    table, description = loaded.splits[split], f"{loaded.source}, {split} split"
+    if "label" not in table.column_names:
+        raise DataError(f"{description} has no labels to evaluate against")
+    encoded = EncodedTexts.from_texts(checkpoint.tokenizer, table["text"], table["label"], config.max_length)
+    return iter([encoded]), description
+
+
+def _file_chunks(checkpoint: Checkpoint, config, path: Path, description: str, policy: str, chunk_size: int | None):
+    found = False
     for rows in iter_rows(path, config.text_column, config.label_column, policy, chunk_size=chunk_size):
         table, _ = encode_labels(rows, checkpoint.label_map, policy)
         if "label" not in table.column_names:
             raise DataError(f"{description} has no labels to evaluate against")
         if len(table):
-            encoded = EncodedTexts.from_texts(checkpoint.tokenizer, table["text"], table["label"], config.max_length)
-            logits.append(classify(checkpoint.model, encoded))
-            labels.append(encoded.labels)
-            release_freed_memory()
-    if not logits:
+            found = True
+            yield EncodedTexts.from_texts(checkpoint.tokenizer, table["text"], table["label"], config.max_length)
+    if not found:
         raise DataError(f"{description}: no rows with a label the model knows")
-    return classification_report(torch.cat(logits), torch.cat(labels), checkpoint.label_map.names), description
-
-
-def evaluation_set(
-    checkpoint: Checkpoint,
-    data: str | None = None,
-    split: str = "test",
-    data_dir: str | None = None,
-    on_bad_rows: str | None = None,
-) -> tuple[EncodedTexts, str]:
-    """The labelled texts to evaluate a classifier on, encoded with its own tokenizer and label map.
-
-    Without ``data``: ``split`` of the dataset the model was trained on, held out exactly as in training.
-    With ``data``: a file (evaluated whole), or a named dataset or folder (its ``split``). A label the
-    model does not know is an error naming the label and the line.
-    """
-    recipe = load_recipe(None, base=checkpoint.recipe)
-    config = recipe.data
-    policy = on_bad_rows or config.on_bad_rows
-    source = data or config.dataset
-    if data is not None and Path(data).is_file():
-        rows = read_rows(data, config.text_column, config.label_column, policy)
-        table, _ = encode_labels(rows, checkpoint.label_map, policy)
-        description = data
-    else:
-        loaded = load_splits(
-            source,
-            data_directory=data_dir or config.data_dir,
-            text_column=config.text_column,
-            label_column=config.label_column,
-            on_bad_rows=policy,
-            validation_fraction=config.validation_fraction,
-            seed=recipe.seed,
-            label_map=checkpoint.label_map,
-        )
-        if split not in loaded.splits:
-            raise DataError(f"{loaded.source}: no split {split!r} (splits: {', '.join(loaded.splits)})")
-        table, description = loaded.splits[split], f"{loaded.source}, {split} split"
-        if "label" not in table.column_names:
-            raise DataError(f"{description} has no labels to evaluate against")
-    return EncodedTexts.from_texts(checkpoint.tokenizer, table["text"], table["label"], config.max_length), description
 
 
 @torch.no_grad()
 def evaluate_language_model(
-    model: CharLM, ids: torch.Tensor, batch_size: int = 16, bptt: int = 256, device: str | torch.device = "cpu"
+    model: CharLM, ids: torch.Tensor, batch_size: int = 16, bptt: int = 256, device: str | torch.device | None = None
 ) -> dict:
     """Loss (nats per character), bits per character, perplexity and next-character accuracy over ``ids``.
 
@@ -195,6 +199,7 @@ def evaluate_language_model(
     the model's vocabulary (``<unk>``) are not scored; ``n_unknown`` counts them.
     """
     model.eval()
+    device = device or next(model.parameters()).device
     streams = LMStreams(ids, max(1, min(batch_size, len(ids) - 1)), bptt)
     total, correct, scored, state = 0.0, 0, 0, None
     for inputs, targets in streams:

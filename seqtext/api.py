@@ -1,0 +1,335 @@
+"""The Python API: ``seqtext.load``, ``seqtext.train`` and ``seqtext.evaluate``, and the model objects they
+return, one class per kind (seqtext/kinds.py names each kind's class).
+
+    import seqtext
+    model = seqtext.load("runs/sst2")              # a run directory (its best/) or a checkpoint
+    model.predict("A gorgeous movie.")             # one text -> one Prediction; a list -> a list
+    seqtext.evaluate(model)                        # the figures `seqtext evaluate --json` prints
+
+The command line (seqtext/cli.py) is a thin layer over these objects.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seqtext import checkpoint, kinds
+from seqtext.errors import ConfigError, DataError
+from seqtext.recipe import Recipe, load_recipe
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
+    """The model saved at ``path`` (a run directory, meaning its ``best/``, or a checkpoint directory), on
+    ``device``, as the object for its kind: a ``Classifier``, ``LanguageModel`` or ``Forecaster``."""
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device is cuda, but torch sees no CUDA device", "device")
+    saved = checkpoint.load(path, device=device)
+    return kinds.KINDS[saved.kind].load("api")(saved)
+
+
+def train(
+    recipe: str | Path | dict | Recipe,
+    out: str | Path | None = None,
+    data=None,
+    *,
+    resume: bool = False,
+    progress: bool | None = None,
+    **overrides,
+) -> Model:
+    """Train a recipe's model and return the best checkpoint, loaded, with ``.run_dir`` and ``.validation``.
+
+    ``recipe`` is a YAML path, a dict of sections, or a ``Recipe``. ``data`` replaces the recipe's dataset
+    with data in memory: ``{"train": {"text": [...], "label": [...]}, "test": {...}}`` (a split may be a list
+    of row dicts), a ``datasets.DatasetDict``, or one ``Dataset`` as the train split. ``overrides`` set recipe
+    fields: ``train__lr=1e-3`` or ``train={"lr": 1e-3}``, ``seed=1``. ``out`` is the run directory (default
+    ``runs/RECIPE_NAME`` for a file, else ``runs/KIND-DATE-TIME``); ``resume`` continues the run in it.
+    """
+    from seqtext.training import train as train_run
+
+    flat = {key.replace("__", "."): value for key, value in overrides.items()}
+    if isinstance(recipe, (str, Path)):
+        loaded = load_recipe(recipe, flat)
+        default_out = Path("runs") / Path(recipe).stem
+    elif isinstance(recipe, (dict, Recipe)):
+        loaded = load_recipe(None, flat, base=recipe.to_dict() if isinstance(recipe, Recipe) else recipe)
+        default_out = Path("runs") / f"{loaded.kind}-{datetime.now():%Y%m%d-%H%M%S}"
+    else:
+        raise ConfigError(f"recipe must be a path, a dict or a Recipe, not {type(recipe).__name__}", "recipe")
+    run_dir = Path(out) if out is not None else default_out
+    result = train_run(loaded, run_dir, resume=resume, progress=progress, data=data)
+    model = load(run_dir)
+    model.run_dir = run_dir
+    model.validation = {key: value for key, value in result.items() if key not in ("run", "best")}
+    return model
+
+
+def evaluate(model: Model | str | Path, data=None, split: str | None = None, **options) -> dict:
+    """``model.evaluate(data, split, **options)``; ``model`` may also be a path to load."""
+    if not isinstance(model, Model):
+        model = load(model)
+    return model.evaluate(data, split, **options)
+
+
+class ModelTokenizer:
+    """The ids a model reads for a text, and the text for ids."""
+
+    def __init__(self, tokenizer, max_length: int | None):
+        self.backend, self.max_length = tokenizer, max_length
+
+    @property
+    def kind(self) -> str:
+        return self.backend.kind
+
+    @property
+    def vocab_size(self) -> int:
+        return self.backend.vocab_size
+
+    def encode(self, text: str) -> list[int]:
+        """The ids of ``text``, truncated as the model truncates (a classifier's ``data.max_length``)."""
+        return self.backend.encode(text, self.max_length)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self.backend.decode(ids)
+
+    def __repr__(self) -> str:
+        return f"ModelTokenizer({self.kind}, {self.vocab_size:,} tokens)"
+
+
+class Model:
+    """What every kind has: its module, config, recipe, card and tokenizer, a device, and ``save``."""
+
+    kind = ""
+    evaluate_options: tuple[str, ...] = ()  # keyword options ``evaluate`` takes besides data and split
+
+    def __init__(self, saved: checkpoint.Checkpoint):
+        self.checkpoint = saved
+        self.module = saved.model  # the torch.nn.Module, in eval mode
+        self.run_dir: Path | None = None  # set by seqtext.train
+        self.validation: dict | None = None  # set by seqtext.train: the best validation figures and step
+
+    @property
+    def config(self):
+        """The model's config dataclass (sizes, cell, pooling, ...)."""
+        return self.module.config
+
+    @property
+    def recipe(self) -> Recipe:
+        return load_recipe(None, base=self.checkpoint.recipe)
+
+    @property
+    def card(self) -> dict:
+        return self.checkpoint.card
+
+    @property
+    def tokenizer(self) -> ModelTokenizer | None:
+        if self.checkpoint.tokenizer is None:
+            return None
+        return ModelTokenizer(self.checkpoint.tokenizer, self._max_length())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    def to(self, device: str | torch.device) -> Model:
+        self.module.to(device)
+        return self
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model as a checkpoint directory (weights, config, tokenizer, labels, card)."""
+        saved = self.checkpoint
+        return checkpoint.save(
+            path,
+            kind=saved.kind,
+            model=self.module,
+            model_args=saved.config["model_args"],
+            recipe=saved.recipe,
+            tokenizer=saved.tokenizer,
+            label_map=saved.label_map,
+            card=saved.card,
+        )
+
+    def evaluate(self, data=None, split: str | None = None, **options) -> dict:
+        """Figures on held-out data, as ``seqtext evaluate --json`` prints them, with ``data`` describing it.
+
+        Without ``data``: the held-out part of what the model was trained on (``split``: test for a
+        classifier or a forecaster, validation for a language model). ``data`` is a file, a named dataset, a
+        folder of split files, or (classifiers) data in memory as ``seqtext.train`` takes it.
+        """
+        unknown = sorted(set(options) - set(self.evaluate_options))
+        if unknown:
+            raise ConfigError(f"{', '.join(unknown)}: not an option for evaluating a {self.kind}", unknown[0])
+        result, description = self._evaluate(data, split, **options)
+        return {"data": description, **result}
+
+    def plot(self, result: dict, path: str | Path) -> None:
+        """Draw an evaluation (``evaluate``'s result) as a PNG."""
+        raise ConfigError(f"a {self.kind}'s evaluation has no picture to draw", "plot")
+
+    def _max_length(self) -> int | None:
+        return None
+
+    def _evaluate(self, data, split, **options) -> tuple[dict, str]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.checkpoint.path})"
+
+
+class Classifier(Model):
+    """A text classifier: ``predict`` labels, ``predict_proba`` probabilities, attention over the words."""
+
+    kind = "classifier"
+    evaluate_options = ("data_dir", "on_bad_rows")
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.checkpoint.label_map.names)
+
+    def predict(self, texts: str | Iterable[str], batch_size: int = 128):
+        """A ``Prediction`` (``label``, ``probs`` as {label: probability}, ``attention`` as (token, weight)
+        pairs) for one text, or a list of them for a list. A text the model cannot read (empty, only
+        whitespace) gets a Prediction with ``error`` set and no label, rather than failing the others."""
+        from seqtext.predict import predict
+
+        single = isinstance(texts, str)
+        batch = [texts] if single else _text_list(texts)
+        found = predict(self.module, self.checkpoint.tokenizer, tuple(self.labels), batch, self._max_length(), batch_size)
+        return found[0] if single else found
+
+    def predict_stream(self, texts: Iterable[str], chunk_size: int = 512) -> Iterator:
+        """Predictions for texts as they come (the lines of a long file), in order, ``chunk_size`` at a time,
+        in memory bounded by the chunk."""
+        from seqtext.evaluation import release_freed_memory
+
+        texts = iter(texts)
+        while chunk := list(itertools.islice(texts, chunk_size)):
+            yield from self.predict(chunk)
+            release_freed_memory()
+
+    def predict_proba(self, texts: Iterable[str]) -> np.ndarray:
+        """Probabilities (N, C), columns in ``labels`` order; a row of NaN for a text the model cannot read."""
+        predictions = self.predict(_text_list(texts))
+        return np.array(
+            [[p.probs[label] for label in self.labels] if p.error is None else [np.nan] * len(self.labels) for p in predictions]
+        ).reshape(-1, len(self.labels))
+
+    def plot(self, result: dict, path: str | Path) -> None:
+        from seqtext.plots import plot_confusion
+
+        plot_confusion(result["confusion"], result["labels"], path, title=result["data"])
+
+    def _max_length(self) -> int | None:
+        return self.checkpoint.recipe["data"]["max_length"]
+
+    def _evaluate(self, data, split, data_dir=None, on_bad_rows=None) -> tuple[dict, str]:
+        from seqtext.evaluation import evaluate_checkpoint
+
+        return evaluate_checkpoint(self.checkpoint, data, split or "test", data_dir=data_dir, on_bad_rows=on_bad_rows)
+
+
+class LanguageModel(Model):
+    """A language model: ``generate`` continues a prompt, ``score`` measures a text."""
+
+    kind = "language_model"
+    evaluate_options = ("data_dir",)
+
+    def generate(
+        self,
+        prompt: str = "",
+        length: int = 500,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        num_samples: int = 1,
+        stream: bool = False,
+    ):
+        """The text that follows ``prompt`` (without the prompt), ``length`` characters; a list of
+        ``num_samples`` texts when more than one; with ``stream``, an iterator of the pieces as they are
+        drawn (one sample). ``temperature`` 0 takes the most likely character. The same seed, the same text."""
+        from seqtext.generate import Sampling, generate
+
+        sampling = Sampling(temperature, top_k, top_p)
+        tokenizer = self.checkpoint.tokenizer
+        if stream:
+            if num_samples != 1:
+                raise ConfigError(f"stream draws one sample, not num_samples={num_samples}", "num_samples")
+            steps = generate(self.module, tokenizer, prompt, length, 1, sampling, seed, stream=True)
+            return (tokenizer.id_to_token(int(chars[0])) for chars in steps)
+        samples = generate(self.module, tokenizer, prompt, length, num_samples, sampling, seed)
+        return samples[0] if num_samples == 1 else samples
+
+    def score(self, text: str) -> dict:
+        """How well the model predicts ``text``: ``loss`` (nats per character), ``bpc``, ``perplexity``,
+        ``accuracy`` of the next character, ``n_chars`` scored, ``n_unknown`` outside the vocabulary."""
+        from seqtext.evaluation import evaluate_language_model
+
+        if not isinstance(text, str):
+            raise DataError(f"text must be a string, not {type(text).__name__}", "text")
+        return evaluate_language_model(self.module, self.checkpoint.tokenizer.encode_corpus(text))
+
+    def _evaluate(self, data, split, data_dir=None) -> tuple[dict, str]:
+        from seqtext.evaluation import corpus_evaluation_set, evaluate_language_model
+
+        if data is not None and not isinstance(data, (str, Path)):
+            raise DataError("a language model evaluates a file or a named corpus; for text in memory, use score(text)", "data")
+        ids, description = corpus_evaluation_set(self.checkpoint, data, split, data_dir)
+        return evaluate_language_model(self.module, ids), description
+
+
+class Forecaster(Model):
+    """A forecaster of a numeric series: ``forecast`` the values after a history."""
+
+    kind = "forecaster"
+    evaluate_options = ("horizon", "strategy")
+
+    def forecast(self, history, steps: int | None = None, strategy: str = "auto") -> np.ndarray:
+        """The ``steps`` values (default: the model's horizon) after ``history`` (T,), or after each row of
+        (B, T), in the series' units. ``strategy``: direct (the model's outputs at once), recursive (feed
+        predictions back), auto (direct when the horizon allows)."""
+        values = np.asarray(history, dtype=np.float64)
+        if values.ndim not in (1, 2) or values.shape[-1] == 0 or not np.isfinite(values).all():
+            raise DataError(
+                f"history must be a non-empty (T,) or (B, T) array of finite numbers, not shape {values.shape}", "history"
+            )
+        if steps is not None and steps < 1:
+            raise ConfigError(f"steps must be at least 1, not {steps}", "steps")
+        rows = torch.from_numpy(np.atleast_2d(values)).to(self.device, torch.float32)
+        predicted = self.module.forecast(rows, steps, strategy).cpu().numpy()
+        return predicted[0] if values.ndim == 1 else predicted
+
+    def plot(self, result: dict, path: str | Path) -> None:
+        from seqtext.plots import plot_forecast
+
+        plot_forecast(result, path, title=result["data"])
+
+    def _evaluate(self, data, split, horizon=None, strategy=None) -> tuple[dict, str]:
+        from seqtext.series import SPLITS, evaluate_forecaster, load_series
+
+        split = split or "test"
+        if split not in SPLITS:
+            raise ConfigError(f"split must be one of {', '.join(SPLITS)} for a forecaster, not {split!r}", "split")
+        if horizon is not None and horizon < 1:
+            raise ConfigError(f"horizon must be at least 1, not {horizon}", "horizon")
+        recipe = self.recipe
+        series = load_series(recipe, data)
+        window, season = recipe.series.window, recipe.series.season
+        result = evaluate_forecaster(self.module, series, split, window, horizon, strategy or "auto", season)
+        start, end = series.part(split)
+        description = f"{series.name}, {split} part: {end - start:,} values ({series.time[start]:g} to {series.time[end - 1]:g})"
+        return result, description
+
+
+def _text_list(texts) -> list[str]:
+    texts = list(texts)
+    for number, text in enumerate(texts, start=1):
+        if not isinstance(text, str):
+            raise DataError(f"text {number} is a {type(text).__name__}, not a string", "texts")
+    return texts

@@ -1,0 +1,100 @@
+"""Training a language model: truncated back-propagation through time over the corpus as ``batch_size``
+contiguous streams.
+
+The recurrent state is carried from each window to the next and detached, so gradients flow back
+``bptt`` steps while the state sees the whole stream. Each epoch starts the streams at a seeded offset
+below ``bptt``, so that windows do not always cut the text at the same places.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from seqtext.batching import IGNORE_INDEX, LMStreams
+from seqtext.checkpoint import Checkpoint
+from seqtext.distributed import Shard
+from seqtext.evaluation import evaluate_language_model
+from seqtext.models.charlm import CharLM, detach_state
+from seqtext.pipeline import prepare_corpus
+from seqtext.recipe import Recipe
+
+
+class LanguageModelTask:
+    kind = "language_model"
+    score_name = "loss"
+    higher_is_better = False
+
+    def __init__(self, recipe: Recipe, saved: Checkpoint | None, log: Callable[[str], None], data=None):
+        prepared = prepare_corpus(recipe, tokenizer=saved.tokenizer if saved is not None else None, data=data)
+        self.recipe = recipe
+        if saved is not None:
+            self.model = saved.model
+        else:
+            torch.manual_seed(recipe.seed)
+            self.model = CharLM(recipe.model, prepared.tokenizer.vocab_size)
+        self.tokenizer, self.label_map = prepared.tokenizer, None
+        self.model_args = {"vocab_size": self.tokenizer.vocab_size}
+        self.source = prepared.source
+        self.train_ids, self.validation_ids = prepared.train_ids, prepared.validation_ids
+        self.bptt = recipe.batching.bptt
+        self.usable = len(self.train_ids) - (self.bptt - 1)  # the same stream length whatever the offset
+        self.streams = LMStreams(self.train_ids[: self.usable], recipe.batching.batch_size, self.bptt)
+        self.state = None  # this process's streams' state
+        self.runner, self.shard = self.model, Shard()
+
+    def steps_per_epoch(self) -> int:
+        return len(self.streams)
+
+    def epoch(self, epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        generator = torch.Generator().manual_seed(self.recipe.seed * 1_000_003 + epoch)
+        offset = int(torch.randint(self.bptt, (1,), generator=generator)) if epoch > 0 else 0
+        self.state = None
+        return list(LMStreams(self.train_ids[offset : offset + self.usable], self.streams.batch_size, self.bptt))
+
+    def step(self, batch: tuple[torch.Tensor, torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        inputs, targets = self.shard.take(batch[0]).to(device), self.shard.take(batch[1]).to(device)  # (B, T)
+        logits, state = self.runner(inputs, self.state)  # (B, T, V)
+        self.state = detach_state(state)
+        if self.shard.world == 1:
+            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
+        else:
+            total = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum")
+            loss = self.shard.mean(total, float((batch[1] != IGNORE_INDEX).sum()))
+        valid = targets != IGNORE_INDEX
+        correct, n = int((logits.argmax(-1) == targets)[valid].sum()), int(valid.sum())
+        return loss, loss, {"correct": correct, "n": n, "tokens": n}
+
+    def validate(self, device: torch.device) -> dict:
+        report = evaluate_language_model(self.model, self.validation_ids, device=device)
+        return {key: report[key] for key in ("loss", "bpc", "perplexity", "accuracy", "n_chars")}
+
+    def carried(self) -> dict[str, torch.Tensor]:
+        """The state of every stream (L, B, H), gathered from all processes (a collective under torchrun)."""
+        state = None if self.state is None else [s.cpu() for s in self.state]
+        if self.shard.world > 1:
+            parts = [None] * self.shard.world
+            dist.all_gather_object(parts, state)
+            if parts[0] is not None:
+                state = [torch.empty(s.shape[0], self.streams.batch_size, s.shape[2]) for s in parts[0]]
+                for rank, part in enumerate(parts):
+                    for whole, mine in zip(state, part):
+                        whole[:, rank :: self.shard.world] = mine
+        return {} if state is None else {f"state.{i}": s for i, s in enumerate(state)}
+
+    def restore(self, tensors: dict[str, torch.Tensor]) -> None:
+        states = [tensors[k] for k in sorted(tensors) if k.startswith("state.")]
+        self.state = tuple(s[:, self.shard.rank :: self.shard.world].contiguous() for s in states) if states else None
+
+    def data_summary(self) -> dict:
+        return {"source": self.source, "tokens": {"train": len(self.train_ids), "validation": len(self.validation_ids)}}
+
+    @staticmethod
+    def describe(result: dict) -> str:
+        return (
+            f"best validation loss {result['loss']:.4f} nats/char, {result['bpc']:.4f} bits/char, "
+            f"perplexity {result['perplexity']:.2f}"
+        )
