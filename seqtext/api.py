@@ -12,6 +12,7 @@ The command line (seqtext/cli.py) is a thin layer over these objects.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -27,10 +28,7 @@ from seqtext.recipe import Recipe, load_recipe
 def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
     """The model saved at ``path`` (a run directory, meaning its ``best/``, or a checkpoint directory), on
     ``device``, as the object for its kind: a ``Classifier``, ``LanguageModel`` or ``Forecaster``."""
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device is cuda, but torch sees no CUDA device", "device")
-    saved = checkpoint.load(path, device=device)
+    saved = checkpoint.load(path, device=_device(device))
     return kinds.KINDS[saved.kind].load("api")(saved)
 
 
@@ -49,22 +47,23 @@ def train(
     with data in memory: ``{"train": {"text": [...], "label": [...]}, "test": {...}}`` (a split may be a list
     of row dicts), a ``datasets.DatasetDict``, or one ``Dataset`` as the train split. ``overrides`` set recipe
     fields: ``train__lr=1e-3`` or ``train={"lr": 1e-3}``, ``seed=1``. ``out`` is the run directory (default
-    ``runs/RECIPE_NAME`` for a file, else ``runs/KIND-DATE-TIME``); ``resume`` continues the run in it.
+    ``runs/RECIPE_NAME`` for a file, else a new ``runs/KIND-DATE-TIME``); ``resume`` continues the run in
+    it. The model comes back on the device it trained on.
     """
+    from seqtext.training import pick_device
     from seqtext.training import train as train_run
 
     flat = {key.replace("__", "."): value for key, value in overrides.items()}
     if isinstance(recipe, (str, Path)):
         loaded = load_recipe(recipe, flat)
-        default_out = Path("runs") / Path(recipe).stem
+        run_dir = Path(out) if out is not None else Path("runs") / Path(recipe).stem
     elif isinstance(recipe, (dict, Recipe)):
         loaded = load_recipe(None, flat, base=recipe.to_dict() if isinstance(recipe, Recipe) else recipe)
-        default_out = Path("runs") / f"{loaded.kind}-{datetime.now():%Y%m%d-%H%M%S}"
+        run_dir = Path(out) if out is not None else _new_run_dir(loaded.kind, resume)
     else:
         raise ConfigError(f"recipe must be a path, a dict or a Recipe, not {type(recipe).__name__}", "recipe")
-    run_dir = Path(out) if out is not None else default_out
     result = train_run(loaded, run_dir, resume=resume, progress=progress, data=data)
-    model = load(run_dir)
+    model = load(run_dir, device=pick_device(loaded.train.device))
     model.run_dir = run_dir
     model.validation = {key: value for key, value in result.items() if key not in ("run", "best")}
     return model
@@ -138,7 +137,7 @@ class Model:
         return next(self.module.parameters()).device
 
     def to(self, device: str | torch.device) -> Model:
-        self.module.to(device)
+        self.module.to(_device(device))
         return self
 
     def save(self, path: str | Path) -> Path:
@@ -165,6 +164,8 @@ class Model:
         unknown = sorted(set(options) - set(self.evaluate_options))
         if unknown:
             raise ConfigError(f"{', '.join(unknown)}: not an option for evaluating a {self.kind}", unknown[0])
+        if "data_dir" in self.evaluate_options and options.get("data_dir") is None:
+            options["data_dir"] = self._trained_data_dir()
         result, description = self._evaluate(data, split, **options)
         return {"data": description, **result}
 
@@ -174,6 +175,13 @@ class Model:
 
     def _max_length(self) -> int | None:
         return None
+
+    def _trained_data_dir(self) -> str | None:
+        """Where the named dataset was read from in training, when $SEQTEXT_DATA does not say and it is still there."""
+        trained = (self.card.get("data") or {}).get("data_dir")
+        if os.environ.get("SEQTEXT_DATA") or not trained or not Path(trained).is_dir():
+            return None
+        return trained
 
     def _evaluate(self, data, split, **options) -> tuple[dict, str]:
         raise NotImplementedError
@@ -194,12 +202,13 @@ class Classifier(Model):
 
     def predict(self, texts: str | Iterable[str], batch_size: int = 128):
         """A ``Prediction`` (``label``, ``probs`` as {label: probability}, ``attention`` as (token, weight)
-        pairs) for one text, or a list of them for a list. A text the model cannot read (empty, only
-        whitespace) gets a Prediction with ``error`` set and no label, rather than failing the others."""
+        pairs) for one text, or a list of them for a list. A text the model cannot read (one with no tokens:
+        an empty text; for a word tokenizer, only whitespace) gets a Prediction with ``error`` set and no
+        label, rather than failing the others."""
         from seqtext.predict import predict
 
         single = isinstance(texts, str)
-        batch = [texts] if single else _text_list(texts)
+        batch = _text_list(texts)
         found = predict(self.module, self.checkpoint.tokenizer, tuple(self.labels), batch, self._max_length(), batch_size)
         return found[0] if single else found
 
@@ -208,7 +217,9 @@ class Classifier(Model):
         in memory bounded by the chunk."""
         from seqtext.evaluation import release_freed_memory
 
-        texts = iter(texts)
+        if not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ConfigError(f"chunk_size must be at least 1, not {chunk_size!r}", "chunk_size")
+        texts = iter([texts] if isinstance(texts, str) else texts)
         while chunk := list(itertools.islice(texts, chunk_size)):
             yield from self.predict(chunk)
             release_freed_memory()
@@ -273,13 +284,14 @@ class LanguageModel(Model):
 
         if not isinstance(text, str):
             raise DataError(f"text must be a string, not {type(text).__name__}", "text")
-        return evaluate_language_model(self.module, self.checkpoint.tokenizer.encode_corpus(text))
+        ids = self.checkpoint.tokenizer.encode_corpus(text)
+        if len(ids) < 2:
+            raise DataError(f"text must have at least 2 characters to score one after another, not {len(ids)}", "text")
+        return evaluate_language_model(self.module, ids)
 
     def _evaluate(self, data, split, data_dir=None) -> tuple[dict, str]:
         from seqtext.evaluation import corpus_evaluation_set, evaluate_language_model
 
-        if data is not None and not isinstance(data, (str, Path)):
-            raise DataError("a language model evaluates a file or a named corpus; for text in memory, use score(text)", "data")
         ids, description = corpus_evaluation_set(self.checkpoint, data, split, data_dir)
         return evaluate_language_model(self.module, ids), description
 
@@ -294,14 +306,17 @@ class Forecaster(Model):
         """The ``steps`` values (default: the model's horizon) after ``history`` (T,), or after each row of
         (B, T), in the series' units. ``strategy``: direct (the model's outputs at once), recursive (feed
         predictions back), auto (direct when the horizon allows)."""
-        values = np.asarray(history, dtype=np.float64)
+        try:
+            values = np.asarray(history, dtype=np.float64)
+        except (TypeError, ValueError):
+            values = np.array([])
         if values.ndim not in (1, 2) or values.shape[-1] == 0 or not np.isfinite(values).all():
-            raise DataError(
-                f"history must be a non-empty (T,) or (B, T) array of finite numbers, not shape {values.shape}", "history"
-            )
-        if steps is not None and steps < 1:
-            raise ConfigError(f"steps must be at least 1, not {steps}", "steps")
-        rows = torch.from_numpy(np.atleast_2d(values)).to(self.device, torch.float32)
+            raise DataError("history must be a non-empty (T,) or (B, T) array of finite numbers", "history")
+        if steps is not None and (not isinstance(steps, int) or steps < 1):
+            raise ConfigError(f"steps must be an integer of at least 1, not {steps!r}", "steps")
+        if strategy not in ("auto", "direct", "recursive"):
+            raise ConfigError(f"strategy must be auto, direct or recursive, not {strategy!r}", "strategy")
+        rows = torch.from_numpy(np.atleast_2d(values)).to(self.device)  # float64: normalize() avoids cancellation
         predicted = self.module.forecast(rows, steps, strategy).cpu().numpy()
         return predicted[0] if values.ndim == 1 else predicted
 
@@ -314,10 +329,14 @@ class Forecaster(Model):
         from seqtext.series import SPLITS, evaluate_forecaster, load_series
 
         split = split or "test"
+        if data is not None and not isinstance(data, (str, Path)):
+            raise DataError(f"data must be a series file or a named series, not {type(data).__name__}", "data")
+        if strategy not in (None, "auto", "direct", "recursive"):
+            raise ConfigError(f"strategy must be auto, direct or recursive, not {strategy!r}", "strategy")
         if split not in SPLITS:
             raise ConfigError(f"split must be one of {', '.join(SPLITS)} for a forecaster, not {split!r}", "split")
-        if horizon is not None and horizon < 1:
-            raise ConfigError(f"horizon must be at least 1, not {horizon}", "horizon")
+        if horizon is not None and (not isinstance(horizon, int) or horizon < 1):
+            raise ConfigError(f"horizon must be at least 1, not {horizon!r}", "horizon")
         recipe = self.recipe
         series = load_series(recipe, data)
         window, season = recipe.series.window, recipe.series.season
@@ -327,8 +346,42 @@ class Forecaster(Model):
         return result, description
 
 
+def _new_run_dir(kind: str, resume: bool) -> Path:
+    """A run directory of its own for a recipe that has no file name: ``runs/KIND-DATE-TIME[-N]``."""
+    if resume:
+        raise ConfigError("resume continues a run: give its directory as out", "out")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("under torchrun, give out: each process must name the same run directory", "out")
+    base = Path("runs") / f"{kind}-{datetime.now():%Y%m%d-%H%M%S}"
+    candidates = (base.with_name(f"{base.name}-{n}") if n else base for n in itertools.count())
+    return next(path for path in candidates if not path.exists())
+
+
+def _device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch.device that this machine has; a ConfigError naming it otherwise."""
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"device must be cpu, cuda or cuda:N, not {device!r}", "device") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError("device is cuda, but torch sees no CUDA device", "device")
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"device is {device}, but torch sees {count} CUDA device(s)", "device")
+    elif device.type != "cpu":
+        raise ConfigError(f"device must be cpu, cuda or cuda:N, not {str(device)!r}", "device")
+    return device
+
+
 def _text_list(texts) -> list[str]:
-    texts = list(texts)
+    """``texts`` as a list: one string is one text; anything but strings is an error naming its place."""
+    if isinstance(texts, str):
+        return [texts]
+    try:
+        texts = list(texts)
+    except TypeError:
+        raise DataError(f"texts must be a string or a list of strings, not {type(texts).__name__}", "texts") from None
     for number, text in enumerate(texts, start=1):
         if not isinstance(text, str):
             raise DataError(f"text {number} is a {type(text).__name__}, not a string", "texts")

@@ -23,6 +23,9 @@ from torch.utils.data import Dataset, Sampler
 from seqtext.errors import ConfigError
 from seqtext.tokenizer import PAD_ID, UNK_ID, Tokenizer
 
+# Texts sorted together by length: 100 batches' worth. Batches cut by max_tokens alone have no count of
+# texts to scale by; they take the pool of 100 batches of 64 (changing it would change their epochs).
+POOL_SIZE_BY_TOKENS = 6400
 IGNORE_INDEX = -100  # cross_entropy's default ignore_index: targets that are padding
 
 
@@ -113,9 +116,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.lengths = torch.as_tensor(lengths, dtype=torch.long)
         self.batch_size = batch_size
         self.max_tokens = max_tokens
-        # a pool of 100 batches' worth of texts, sorted together by length
-        mean_length = max(1, int(self.lengths.float().mean())) if len(self.lengths) else 1
-        self.pool_size = pool_size or 100 * (batch_size or max(1, max_tokens // mean_length))
+        self.pool_size = pool_size or (100 * batch_size if batch_size else POOL_SIZE_BY_TOKENS)
         self.shuffle = shuffle
         self.seed = seed
         self.drop_last = drop_last

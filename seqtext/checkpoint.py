@@ -29,7 +29,7 @@ from torch import nn
 from seqtext import kinds
 from seqtext.card import card_markdown, model_card
 from seqtext.data import LabelMap
-from seqtext.errors import CheckpointError
+from seqtext.errors import CheckpointError, DataError
 from seqtext.tokenizer import Tokenizer
 
 FORMAT_VERSION = 1
@@ -173,8 +173,11 @@ def load(path: str | Path, kind: str | None = None, device: str | torch.device =
             f"{directory}/model.safetensors: unreadable or not matching config.json ({str(err).splitlines()[0]})"
         ) from None
     model.to(device).eval()
-    label_map = LabelMap.load(directory / "labels.json") if (directory / "labels.json").exists() else None
-    tokenizer = Tokenizer.load(directory / "tokenizer.json") if registered.text else None
+    try:
+        label_map = LabelMap.load(directory / "labels.json") if (directory / "labels.json").exists() else None
+        tokenizer = Tokenizer.load(directory / "tokenizer.json") if registered.text else None
+    except DataError as err:
+        raise CheckpointError(str(err)) from None
     return Checkpoint(directory, config, model, tokenizer, label_map)
 
 

@@ -149,7 +149,8 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 
 # Library words -> this command line's flags, for the messages of errors that name a parameter
 FLAGS = {"temperature": "--temperature", "top_k": "--top-k", "top_p": "--top-p", "length": "--length",
-         "num_samples": "--num-samples", "prompt": "--prompt", "horizon": "--horizon", "split": "--split"}  # fmt: skip
+         "num_samples": "--num-samples", "prompt": "--prompt", "horizon": "--horizon", "split": "--split",
+         "strategy": "--strategy", "data": "--data"}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -114,6 +114,15 @@ def data_dir(explicit: str | Path | None = None) -> Path | None:
     return Path(value) if value else None
 
 
+def data_root(recipe) -> str | None:
+    """The data directory a recipe's named dataset is read from (its own, else $SEQTEXT_DATA), as an
+    absolute path, or None when the dataset is not a named one or comes from the Hub."""
+    root = data_dir(recipe.data.data_dir)
+    if root is None or str(recipe.data.dataset) not in NAMED_DATASETS:
+        return None
+    return str(root.resolve())
+
+
 def read_source(
     source: str | Path,
     *,
@@ -169,7 +178,10 @@ def read_memory(data, text_column: str = "text", label_column: str | None = "lab
 
 def _memory_split(split: str, table, text_column: str, label_column: str | None, on_bad_rows: str) -> Rows:
     if isinstance(table, datasets.Dataset):
+        labels = table.features.get(label_column) if label_column else None
         table = table.to_dict()
+        if isinstance(labels, datasets.ClassLabel):  # the names, as the Hub's integer labels become
+            table[label_column] = [labels.int2str(x) if isinstance(x, int) and x >= 0 else None for x in table[label_column]]
     if isinstance(table, dict):
         columns = list(table)
         lengths = {len(values) for values in table.values() if isinstance(values, (list, tuple))}

@@ -224,29 +224,34 @@ def evaluate_language_model(
 
 
 def corpus_evaluation_set(
-    checkpoint: Checkpoint, data: str | None = None, split: str | None = None, data_dir: str | None = None
+    checkpoint: Checkpoint, data=None, split: str | None = None, data_dir: str | None = None
 ) -> tuple[torch.Tensor, str]:
     """The ids to evaluate a language model on, encoded with its own tokenizer, and a description.
 
     Without ``data``: ``split`` (default validation) of the corpus the model was trained on, cut at the
     same position. With ``data``: a plain-text file is evaluated whole, unless ``split`` asks for its
-    train or validation part; a named corpus or folder is cut as in training (default validation).
+    train or validation part; a named corpus, a folder or data in memory is cut as in training (default
+    validation).
     """
     recipe = load_recipe(None, base=checkpoint.recipe)
     fraction = recipe.data.train_fraction
-    if data is not None and Path(data).is_file() and split is None:
+    is_file = isinstance(data, (str, Path)) and Path(data).is_file()
+    if is_file and split is None:
         return checkpoint.tokenizer.encode_corpus(read_text_file(data)), f"{data} (whole)"
     split = split or "validation"
     if split not in ("train", "validation"):
         raise DataError(
             f"a language model's corpus is cut into train and validation by position (train_fraction {fraction}); "
-            f"there is no {split!r} part: use --split validation, or --data FILE for other text"
+            f"there is no {split!r} part: use split validation, or data FILE for other text",
+            "split",
         )
-    if data is not None and Path(data).is_file():
+    if is_file:
         text, source = read_text_file(data), data
     else:
         text, source = load_corpus(
-            data or recipe.data.dataset, data_directory=data_dir or recipe.data.data_dir, text_column=recipe.data.text_column
+            recipe.data.dataset if data is None else data,
+            data_directory=data_dir or recipe.data.data_dir,
+            text_column=recipe.data.text_column,
         )
     part = split_corpus(text, fraction)[0 if split == "train" else 1]
     described = "first" if split == "train" else "last"

@@ -27,6 +27,10 @@ class Sampling:
     top_p: float | None = None  # sample among the fewest characters whose probabilities reach p (the nucleus)
 
     def __post_init__(self):
+        for name, kind in (("temperature", (int, float)), ("top_k", int), ("top_p", (int, float))):
+            value = getattr(self, name)
+            if (value is not None or name == "temperature") and (isinstance(value, bool) or not isinstance(value, kind)):
+                raise ConfigError(f"{name} must be {'an integer' if kind is int else 'a number'}, not {value!r}", name)
         if not math.isfinite(self.temperature):
             raise ConfigError(f"temperature must be a finite number, not {self.temperature}", "temperature")
         if self.temperature < 0:
@@ -119,10 +123,11 @@ def check_request(tokenizer: Tokenizer, prompt: str, length: int, num_samples: i
     """The prompt's ids, after checking the request (before anything is printed)."""
     if not isinstance(prompt, str):
         raise ConfigError(f"prompt must be a string, not {type(prompt).__name__}", "prompt")
-    if length < 0:
-        raise ConfigError(f"length must be at least 0, not {length}", "length")
-    if num_samples < 1:
-        raise ConfigError(f"num_samples must be at least 1, not {num_samples}", "num_samples")
+    for name, value, least in (("length", length, 0), ("num_samples", num_samples, 1)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be an integer, not {value!r}", name)
+        if value < least:
+            raise ConfigError(f"{name} must be at least {least}, not {value}", name)
     return encode_prompt(tokenizer, prompt)
 
 
@@ -144,7 +149,7 @@ def generate(
     if stream:
         return steps
     drawn = list(steps)
-    columns = torch.stack(drawn, dim=1).tolist() if drawn else [[] for _ in range(num_samples)]  # (S, length)
+    columns = torch.stack(drawn, dim=1).cpu().tolist() if drawn else [[] for _ in range(num_samples)]  # (S, length)
     return ["".join(tokenizer.id_to_token(i) for i in row) for row in columns]
 
 
@@ -162,6 +167,6 @@ def _steps(model, tokenizer, prompt_ids, length, num_samples, sampling, seed) ->
     for position in range(length):
         logits[:, never] = float("-inf")  # padding, unknown and boundary tokens are not text
         chars = next_ids(logits, sampling, generator)  # (S,)
-        yield chars.cpu()
+        yield chars  # on the model's device: read back by whoever consumes it, once
         if position + 1 < length:
             logits, state = stepper.step(chars, state)

@@ -194,17 +194,18 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | dict | No
         overrides = flatten_overrides(overrides)
     else:
         overrides = parse_overrides(overrides or [])
-    if "task" in raw and "kind" not in raw:  # recipes and checkpoints from before kinds
-        raw["kind"] = kinds.canonical(str(raw.pop("task")))
     for key, value in overrides.items():
         section, _, name = key.partition(".")
         if name:
             target = raw.setdefault(section, {})
             if not isinstance(target, dict):
-                raise ConfigError(f"--{key}: {section!r} is not a section")
+                raise ConfigError(f"{key}: {section!r} is not a section")
             target[name] = value
         else:
             raw[key] = value
+    if "task" in raw:  # recipes, checkpoints and overrides from before kinds
+        task = raw.pop("task")
+        raw.setdefault("kind", kinds.canonical(str(task)))
     try:
         recipe = _build(Recipe, raw, "")
     except ConfigError as err:

@@ -31,7 +31,7 @@ from seqtext import checkpoint, kinds
 from seqtext.card import model_card
 from seqtext.data import IN_MEMORY
 from seqtext.distributed import join_process_group, process_device
-from seqtext.errors import ConfigError, Interrupted, TrainingError
+from seqtext.errors import CheckpointError, ConfigError, Interrupted, TrainingError
 from seqtext.plots import plot_curves
 from seqtext.progress import progress_bar
 from seqtext.recipe import Recipe, TrainConfig
@@ -52,7 +52,10 @@ class TrainState:
     latest: dict = field(default_factory=dict)  # the latest validation's figures
 
     @classmethod
-    def from_saved(cls, saved: dict) -> TrainState:
+    def from_saved(cls, saved: dict, where: Path) -> TrainState:
+        missing = [key for key in ("step", "epoch", "batch") if not isinstance(saved.get(key), int)]
+        if missing:
+            raise CheckpointError(f"{where}/trainer.json: no {', '.join(missing)}: cannot resume")
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in saved.items() if key in known})
 
@@ -142,6 +145,7 @@ def train(
                 else:
                     run.state.epoch += 1
                     run.state.batch = 0
+        run.shard.barrier()  # the first process has saved its checkpoints before any process reads them
     finally:
         run.close()
     state = run.state
@@ -174,7 +178,7 @@ class _Run:
         if resume:
             saved_state = checkpoint.load_trainer_state(out_dir / "last", self.optimizer)
             self.carried = {k: v.to(self.device) for k, v in saved_state.pop("tensors").items()}
-            self.state = TrainState.from_saved(saved_state)
+            self.state = TrainState.from_saved(saved_state, out_dir / "last")
         self.total_steps = min(self.config.max_steps or math.inf, self.config.epochs * self.task.steps_per_epoch())
         self.started = time.perf_counter() - self.state.seconds
         self.history = _history_until(out_dir / "metrics.jsonl", self.state.step)  # forget what came after the checkpoint

@@ -144,7 +144,7 @@ def test_loading_takes_a_device_and_moves_with_to(classifier):
 def test_the_model_card_says_what_the_checkpoint_is(classifier):
     card = classifier.card
     assert card["kind"] == "classifier" and card["labels"] == ["negative", "positive"]
-    assert card["data"] == {"source": "in-memory data", "splits": {"train": 300, "validation": 100}}
+    assert card["data"] == {"source": "in-memory data", "splits": {"train": 300, "validation": 100}, "data_dir": None}
     assert card["tokenizer"]["kind"] == "word" and card["tokenizer"]["vocab_size"] == classifier.tokenizer.vocab_size
     best = classifier.validation
     assert card["validation"]["step"] == best["best_step"] and card["validation"]["accuracy"] == best["accuracy"]
@@ -206,3 +206,57 @@ def test_score_gives_bits_per_character(language_model, shakespeare_slice):
         np.exp(scored["loss"])
     )
     assert scored["n_chars"] + scored["n_unknown"] == len(text) - 1
+
+
+def test_bad_arguments_are_seqtext_errors_naming_the_parameter(classifier, language_model):
+    cases = [
+        (lambda: classifier.predict(None), "texts"),
+        (lambda: classifier.predict(3), "texts"),
+        (lambda: list(classifier.predict_stream(["fine"], chunk_size=0)), "chunk_size"),
+        (lambda: seqtext.load(classifier.run_dir, device="gpu"), "device"),
+        (lambda: classifier.to("tpu"), "device"),
+        (lambda: language_model.generate("ROMEO:", length=2.5), "length"),
+        (lambda: language_model.generate("ROMEO:", temperature="0.8"), "temperature"),
+        (lambda: language_model.generate("ROMEO:", top_k=2.5), "top_k"),
+        (lambda: language_model.generate("ROMEO:", num_samples=None), "num_samples"),
+        (lambda: language_model.generate("ROMEO:", num_samples=2, stream=True), "num_samples"),
+        (lambda: language_model.score("R"), "text"),
+        (lambda: language_model.evaluate(split="test"), "split"),
+        (lambda: classifier.evaluate(horizon=3), "horizon"),
+        (lambda: seqtext.train({"kind": "classifier"}, resume=True), "out"),
+    ]
+    for call, parameter in cases:
+        with pytest.raises(seqtext.SeqtextError) as caught:
+            call()
+        assert caught.value.parameter == parameter and "\n" not in str(caught.value), (parameter, caught.value)
+
+
+def test_one_string_is_one_text_everywhere(classifier):
+    assert classifier.predict_proba("A gorgeous movie.").shape == (1, 2)
+    assert [p.text for p in classifier.predict_stream("A gorgeous movie.")] == ["A gorgeous movie."]
+
+
+def test_a_dataset_with_class_labels_trains_on_their_names(tmp_path, rows):
+    import datasets
+
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["negative", "positive"])})
+    table = datasets.Dataset.from_dict(
+        {"text": [r["text"] for r in rows[:200]], "label": [r["label"] for r in rows[:200]]}, features=features
+    )
+    model = seqtext.train({"kind": "classifier", **TINY}, out=tmp_path / "run", data=table, train__max_steps=2)
+    assert model.labels == ["negative", "positive"] and model.card["data"]["splits"] == {"train": 180, "validation": 20}
+
+
+def test_a_language_model_evaluates_text_in_memory(language_model, shakespeare_slice):
+    text = shakespeare_slice.read_text()
+    result = language_model.evaluate(data={"train": {"text": [text]}})
+    assert result["data"] == "in-memory data, validation split (last 10% of the characters)"
+    assert result["n_chars"] > 1000 and result["bpc"] == pytest.approx(result["loss"] / np.log(2))
+
+
+def test_a_named_dataset_is_found_where_training_found_it(tmp_path, monkeypatch, data_dir):
+    model = seqtext.train(RECIPES / "trec.yaml", tmp_path / "trec", train__max_steps=2, **TINY)
+    assert model.card["data"]["data_dir"] == str(data_dir.resolve())
+    monkeypatch.delenv("SEQTEXT_DATA")  # a notebook that never set it
+    result = seqtext.evaluate(seqtext.load(tmp_path / "trec"))
+    assert result["data"] == f"trec ({data_dir.resolve() / 'trec'}), test split" and result["n"] == 500

@@ -83,10 +83,12 @@ class Forecaster(nn.Module):
         strategy = self.strategy_for(steps, strategy)
         if strategy == "direct":
             if steps > self.horizon:
-                raise ConfigError(f"a direct forecast of {steps} steps needs a model of horizon >= {steps}, not {self.horizon}")
+                raise ConfigError(
+                    f"a direct forecast of {steps} steps needs a model of horizon >= {steps}, not {self.horizon}", "strategy"
+                )
             return self.denormalize(self(self.normalize(history))[:, -1, :steps])
         if strategy != "recursive":
-            raise ConfigError(f"strategy must be auto, direct or recursive, not {strategy!r}")
+            raise ConfigError(f"strategy must be auto, direct or recursive, not {strategy!r}", "strategy")
         window = self.normalize(history)
         predictions = []
         for _ in range(steps):

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from seqtext.batching import collate
 from seqtext.checkpoint import Checkpoint
+from seqtext.data import data_root
 from seqtext.distributed import Shard
 from seqtext.errors import DataError
 from seqtext.evaluation import evaluate_classifier
@@ -86,7 +87,7 @@ class ClassifierTask:
         pass
 
     def data_summary(self) -> dict:
-        return {"source": self.source, "splits": self.split_sizes}
+        return {"source": self.source, "splits": self.split_sizes, "data_dir": data_root(self.recipe)}
 
     @staticmethod
     def describe(result: dict) -> str:

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from seqtext.batching import IGNORE_INDEX, LMStreams
 from seqtext.checkpoint import Checkpoint
+from seqtext.data import data_root
 from seqtext.distributed import Shard
 from seqtext.evaluation import evaluate_language_model
 from seqtext.models.charlm import CharLM, detach_state
@@ -90,7 +91,8 @@ class LanguageModelTask:
         self.state = tuple(s[:, self.shard.rank :: self.shard.world].contiguous() for s in states) if states else None
 
     def data_summary(self) -> dict:
-        return {"source": self.source, "tokens": {"train": len(self.train_ids), "validation": len(self.validation_ids)}}
+        tokens = {"train": len(self.train_ids), "validation": len(self.validation_ids)}
+        return {"source": self.source, "tokens": tokens, "data_dir": data_root(self.recipe)}
 
     @staticmethod
     def describe(result: dict) -> str:
