@@ -251,6 +251,11 @@ class LanguageModel(Model):
     kind = "language_model"
     evaluate_options = ("data_dir",)
 
+    @property
+    def unit(self) -> str:
+        """What one step reads and writes: ``char`` for a character model, else ``token`` (word, BPE)."""
+        return "char" if self.checkpoint.tokenizer.kind == "char" else "token"
+
     def generate(
         self,
         prompt: str = "",
@@ -265,7 +270,7 @@ class LanguageModel(Model):
         """The text that follows ``prompt`` (without the prompt), ``length`` characters; a list of
         ``num_samples`` texts when more than one; with ``stream``, an iterator of the pieces as they are
         drawn (one sample). ``temperature`` 0 takes the most likely character. The same seed, the same text."""
-        from seqtext.generate import Sampling, generate
+        from seqtext.generate import Sampling, TextStream, encode_prompt, generate
 
         sampling = Sampling(temperature, top_k, top_p)
         tokenizer = self.checkpoint.tokenizer
@@ -273,7 +278,8 @@ class LanguageModel(Model):
             if num_samples != 1:
                 raise ConfigError(f"stream draws one sample, not num_samples={num_samples}", "num_samples")
             steps = generate(self.module, tokenizer, prompt, length, 1, sampling, seed, stream=True)
-            return (tokenizer.id_to_token(int(chars[0])) for chars in steps)
+            text = TextStream(tokenizer, encode_prompt(tokenizer, prompt))
+            return (text.add(int(ids[0])) for ids in steps)
         samples = generate(self.module, tokenizer, prompt, length, num_samples, sampling, seed)
         return samples[0] if num_samples == 1 else samples
 
@@ -287,13 +293,13 @@ class LanguageModel(Model):
         ids = self.checkpoint.tokenizer.encode_corpus(text)
         if len(ids) < 2:
             raise DataError(f"text must have at least 2 characters to score one after another, not {len(ids)}", "text")
-        return evaluate_language_model(self.module, ids)
+        return evaluate_language_model(self.module, ids, unit=self.unit)
 
     def _evaluate(self, data, split, data_dir=None) -> tuple[dict, str]:
         from seqtext.evaluation import corpus_evaluation_set, evaluate_language_model
 
         ids, description = corpus_evaluation_set(self.checkpoint, data, split, data_dir)
-        return evaluate_language_model(self.module, ids), description
+        return evaluate_language_model(self.module, ids, unit=self.unit), description
 
 
 class Forecaster(Model):

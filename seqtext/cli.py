@@ -109,16 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser(
         "generate",
-        help="continue a prompt with a character language model, streaming the text",
-        description="Prime a language model with --prompt in one pass, then sample one character at a time. "
-        "Prompt characters outside the model's vocabulary are an error that names them.",
+        help="continue a prompt with a language model (characters, words or BPE), streaming the text",
+        description="Prime a language model with --prompt in one pass, then sample one token (character, word or "
+        "BPE piece) at a time. Prompt characters (words) outside the model's vocabulary are an error that names them.",
     )
     generate.add_argument("checkpoint", metavar="CHECKPOINT", help="a run directory (its best/) or a checkpoint directory")
     generate.add_argument("--prompt", default="", help="text to continue (default: start after a line break)")
-    generate.add_argument("--length", type=int, default=500, help="characters to generate per sample (default: 500)")
+    generate.add_argument("--length", type=int, default=500, help="tokens (characters) to generate per sample (default: 500)")
     generate.add_argument("--temperature", type=float, default=1.0, help="divide the logits by T; 0 is greedy (default: 1)")
-    generate.add_argument("--top-k", type=int, help="sample among the K most likely characters only")
-    generate.add_argument("--top-p", type=float, help="sample among the fewest characters whose probability reaches P")
+    generate.add_argument("--top-k", type=int, help="sample among the K most likely tokens only")
+    generate.add_argument("--top-p", type=float, help="sample among the fewest tokens whose probability reaches P")
     generate.add_argument("--greedy", action="store_true", help="always take the most likely character")
     generate.add_argument("--num-samples", type=int, default=1, help="samples to draw, as one batch (default: 1)")
     generate.add_argument("--seed", type=int, help="the same seed gives the same text (default: a fresh one)")
@@ -217,7 +217,7 @@ def _tokenizer(args: argparse.Namespace, extra: list[str]) -> int:
     if target is None:
         raise ConfigError("give --out FILE, or a recipe with tokenizer.path")
     if recipe.kind == "language_model":
-        texts = [pipeline.load_corpus_parts(recipe)[0]]
+        texts = pipeline.corpus_texts(recipe.tokenizer, pipeline.load_corpus_parts(recipe)[0])
     else:
         texts = pipeline.load_labelled(recipe).splits["train"]["text"]
     tokenizer = pipeline.train_tokenizer(recipe.tokenizer, texts)
@@ -275,7 +275,8 @@ def _evaluate(args: argparse.Namespace, extra: list[str]) -> int:
     options = {"data_dir": args.data_dir, "on_bad_rows": args.on_bad_rows, "horizon": args.horizon, "strategy": args.strategy}
     result = model.evaluate(args.data, args.split, **{k: v for k, v in options.items() if k in model.evaluate_options})
     if result.get("n_unknown"):
-        print(f"seqtext: {result['n_unknown']:,} characters are outside the model's vocabulary and not scored", file=sys.stderr)
+        unit = "characters" if "n_chars" in result else "tokens"
+        print(f"seqtext: {result['n_unknown']:,} {unit} are outside the model's vocabulary and not scored", file=sys.stderr)
     if args.plot:
         _write(args.plot, lambda path: model.plot(result, path))
     if args.json:

@@ -190,13 +190,19 @@ def _file_chunks(checkpoint: Checkpoint, config, path: Path, description: str, p
 
 @torch.no_grad()
 def evaluate_language_model(
-    model: CharLM, ids: torch.Tensor, batch_size: int = 16, bptt: int = 256, device: str | torch.device | None = None
+    model: CharLM,
+    ids: torch.Tensor,
+    batch_size: int = 16,
+    bptt: int = 256,
+    device: str | torch.device | None = None,
+    unit: str = "char",
 ) -> dict:
-    """Loss (nats per character), bits per character, perplexity and next-character accuracy over ``ids``.
+    """Loss (nats per token), perplexity and next-token accuracy over ``ids``; for a character model
+    (``unit`` char) also bits per character, and the count is ``n_chars`` rather than ``n_tokens``.
 
     The stream is read as ``batch_size`` contiguous rows, each with its state carried from window to
-    window, so only the first characters of each row are predicted without context. Characters outside
-    the model's vocabulary (``<unk>``) are not scored; ``n_unknown`` counts them.
+    window, so only the first tokens of each row are predicted without context. Tokens outside the
+    model's vocabulary (``<unk>``) are not scored; ``n_unknown`` counts them.
     """
     model.eval()
     device = device or next(model.parameters()).device
@@ -211,16 +217,19 @@ def evaluate_language_model(
         correct += int((logits.argmax(-1) == targets)[valid].sum())
         scored += int(valid.sum())
     if scored == 0:
-        raise DataError("nothing to evaluate: the text has no characters the model knows after its first")
+        raise DataError("nothing to evaluate: the text has no tokens the model knows after its first")
     loss = total / scored
-    return {
-        "loss": loss,
-        "bpc": loss / math.log(2),
-        "perplexity": math.exp(loss),
-        "accuracy": correct / scored,
-        "n_chars": scored,
-        "n_unknown": int((ids[1:] == UNK_ID).sum()),
-    }
+    if unit == "char":
+        return {
+            "loss": loss,
+            "bpc": loss / math.log(2),
+            "perplexity": math.exp(loss),
+            "accuracy": correct / scored,
+            "n_chars": scored,
+            "n_unknown": int((ids[1:] == UNK_ID).sum()),
+        }
+    figures = {"loss": loss, "perplexity": math.exp(loss), "accuracy": correct / scored, "n_tokens": scored}
+    return {**figures, "n_unknown": int((ids[1:] == UNK_ID).sum())}
 
 
 def corpus_evaluation_set(

@@ -17,7 +17,9 @@ import torch
 
 from seqtext.errors import ConfigError, DataError
 from seqtext.models.charlm import CharLM, State
-from seqtext.tokenizer import SPECIAL_TOKENS, Tokenizer
+from seqtext.tokenizer import SPECIAL_TOKENS, UNK_ID, Tokenizer
+
+TABLE_LIMIT = 4096  # vocabularies up to this size step from a table of first-layer input projections
 
 
 @dataclass
@@ -70,11 +72,15 @@ class Stepper:
         rnn, self.cell = model.rnn, model.config.cell
         names = ("weight_ih_l{}", "weight_hh_l{}", "bias_ih_l{}", "bias_hh_l{}")
         weights = [tuple(getattr(rnn, name.format(k)) for name in names) for k in range(rnn.num_layers)]
-        w_ih, _, b_ih, b_hh = weights[0]
-        table = model.embedding.weight @ w_ih.T + b_ih  # (V, G*H): the first layer's input projection of every character
-        self.table = table + b_hh if self.cell == "lstm" else table  # the GRU keeps b_hh inside its reset gate
         # W_ih^T, W_hh^T, and the input-side bias (the LSTM's two biases summed once, not at every step), b_hh
         self.layers = [(w.T.contiguous(), u.T.contiguous(), b + c if self.cell == "lstm" else b, c) for w, u, b, c in weights]
+        # A small vocabulary's first-layer input projection is one table lookup (V, G*H); a word or BPE
+        # vocabulary's table would cost more memory than the model, so those project each step's embedding.
+        self.embedding, self.table = model.embedding.weight, None
+        if len(self.embedding) <= TABLE_LIMIT:
+            w_ih, _, b_ih, b_hh = weights[0]
+            table = self.embedding @ w_ih.T + b_ih  # (V, G*H)
+            self.table = table + b_hh if self.cell == "lstm" else table  # the GRU keeps b_hh inside its reset gate
         self.head_weight, self.head_bias = model.head.weight.T.contiguous(), model.head.bias  # (H, V), (V,)
 
     def step(self, ids: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
@@ -85,14 +91,14 @@ class Stepper:
         for k, (w_ih_t, w_hh_t, b_ih, b_hh) in enumerate(self.layers):
             h = h_in[k]  # (B, H)
             if self.cell == "lstm":
-                x_gates = self.table[ids] if k == 0 else torch.addmm(b_ih, x, w_ih_t)  # (B, 4H), both biases in b_ih
+                x_gates = self._first_input(ids) if k == 0 else torch.addmm(b_ih, x, w_ih_t)  # (B, 4H), both biases in b_ih
                 gates = torch.addmm(x_gates, h, w_hh_t)  # (B, 4H), PyTorch's order: i, f, g, o
                 i, f, g, o = gates.chunk(4, dim=1)
                 c = torch.sigmoid(f) * state[1][k] + torch.sigmoid(i) * torch.tanh(g)  # (B, H)
                 h = torch.sigmoid(o) * torch.tanh(c)  # (B, H)
                 new_c.append(c)
             else:
-                x_gates = self.table[ids] if k == 0 else torch.addmm(b_ih, x, w_ih_t)  # (B, 3H)
+                x_gates = self._first_input(ids) if k == 0 else torch.addmm(b_ih, x, w_ih_t)  # (B, 3H)
                 h_gates = torch.addmm(b_hh, h, w_hh_t)  # (B, 3H), PyTorch's order: r, z, n
                 x_r, x_z, x_n = x_gates.chunk(3, dim=1)
                 h_r, h_z, h_n = h_gates.chunk(3, dim=1)
@@ -104,10 +110,47 @@ class Stepper:
         next_state = (torch.stack(new_h), torch.stack(new_c)) if self.cell == "lstm" else (torch.stack(new_h),)
         return logits, next_state
 
+    def _first_input(self, ids: torch.Tensor) -> torch.Tensor:
+        """The first layer's input projection with its bias: ids (B,) -> (B, G*H)."""
+        if self.table is not None:
+            return self.table[ids]
+        w_ih_t, _, bias, _ = self.layers[0]
+        return torch.addmm(bias, self.embedding[ids], w_ih_t)
+
+
+class TextStream:
+    """The text of generated tokens as they come, one piece a token: a character model's characters, or
+    the new part of the decoded text for a word or BPE model (a byte-level BPE piece that ends inside a
+    character waits for the rest of it)."""
+
+    def __init__(self, tokenizer: Tokenizer, prompt_ids: list[int]):
+        self.tokenizer, self.ids = tokenizer, list(prompt_ids)
+        self.char = tokenizer.kind == "char"
+        self.shown = "" if self.char else tokenizer.decode(self.ids)
+
+    def add(self, token_id: int) -> str:
+        if self.char:
+            return self.tokenizer.id_to_token(token_id)
+        self.ids.append(token_id)
+        text = self.tokenizer.decode(self.ids)
+        if text.endswith("\ufffd"):  # an incomplete UTF-8 sequence so far
+            return ""
+        piece = text[len(self.shown) :] if text.startswith(self.shown) else " " + self.tokenizer.decode([token_id])
+        self.shown = text
+        return piece
+
 
 def encode_prompt(tokenizer: Tokenizer, prompt: str) -> list[int]:
-    """The prompt's ids; characters the model never saw are an error naming them. An empty prompt starts
-    after a line break (or, without one in the vocabulary, after a space)."""
+    """The prompt's ids; characters (words, for a word model) the model never saw are an error naming them.
+    An empty prompt starts a character model after a line break (or, without one, after a space)."""
+    if tokenizer.kind != "char":
+        [(ids, offsets)] = tokenizer.encode_with_offsets([prompt])
+        unknown = sorted({prompt[start:end] for i, (start, end) in zip(ids, offsets) if i == UNK_ID})
+        if unknown:
+            raise DataError(f"prompt has words outside the model's vocabulary: {', '.join(map(repr, unknown))}", "prompt")
+        if not ids:
+            raise DataError(f"prompt must have at least one token for a {tokenizer.kind} model", "prompt")
+        return ids
     outside = sorted({ch for ch in prompt if tokenizer.token_to_id(ch) is None})
     if outside:
         names = ", ".join(repr(ch) for ch in outside)
@@ -141,16 +184,20 @@ def generate(
     seed: int | None = None,
     stream: bool = False,
 ) -> list[str] | Iterator[torch.Tensor]:
-    """``num_samples`` continuations of ``prompt``, each ``length`` characters; with ``stream``, each step's
-    characters (S,) as they are drawn instead. The same seed gives the same texts. The request is checked
-    before anything is drawn, so an error comes before any text."""
+    """``num_samples`` continuations of ``prompt``, each ``length`` tokens (characters, for a character
+    model); with ``stream``, each step's tokens (S,) as they are drawn instead. The same seed gives the
+    same texts. The request is checked before anything is drawn, so an error comes before any text."""
     prompt_ids = check_request(tokenizer, prompt, length, num_samples)
     steps = _steps(model, tokenizer, prompt_ids, length, num_samples, sampling or Sampling(), seed)
     if stream:
         return steps
     drawn = list(steps)
     columns = torch.stack(drawn, dim=1).cpu().tolist() if drawn else [[] for _ in range(num_samples)]  # (S, length)
-    return ["".join(tokenizer.id_to_token(i) for i in row) for row in columns]
+    texts = []
+    for row in columns:
+        stream = TextStream(tokenizer, prompt_ids)
+        texts.append("".join(stream.add(i) for i in row))
+    return texts
 
 
 @torch.inference_mode()

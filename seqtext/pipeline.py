@@ -48,6 +48,11 @@ def train_tokenizer(config: TokenizerConfig, train_texts: list[str]) -> Tokenize
     )
 
 
+def corpus_texts(config: TokenizerConfig, text: str) -> list[str]:
+    """A corpus as a tokenizer trains on it: whole for characters, a line at a time for words and BPE."""
+    return [text] if config.kind == "char" else text.splitlines()
+
+
 def get_tokenizer(config: TokenizerConfig, train_texts: list[str]) -> tuple[Tokenizer, str]:
     """The tokenizer at ``config.path`` if that file exists, else one trained on ``train_texts``.
 
@@ -114,7 +119,7 @@ def prepare_corpus(recipe: Recipe, tokenizer: Tokenizer | None = None, data=None
     if tokenizer is not None:
         tokenizer_source = "the checkpoint's"
     else:
-        tokenizer, tokenizer_source = get_tokenizer(recipe.tokenizer, [train_text])
+        tokenizer, tokenizer_source = get_tokenizer(recipe.tokenizer, corpus_texts(recipe.tokenizer, train_text))
     seconds["tokenizer"] = time.perf_counter() - clock
     clock = time.perf_counter()
     train_ids, validation_ids = tokenizer.encode_corpus(train_text), tokenizer.encode_corpus(validation_text)

@@ -159,9 +159,6 @@ class Recipe:
             self.model = expected()
         elif not isinstance(self.model, expected):
             raise ConfigError(f"a {self.kind} recipe needs a {expected.__name__} model, not {type(self.model).__name__}")
-        if self.kind == "language_model" and self.tokenizer.kind != "char":
-            kind = self.tokenizer.kind
-            raise ConfigError(f"a language_model recipe needs tokenizer.kind char (a character model), not {kind!r}")
         if self.kind != "classifier" and self.batching.batch_size is None:
             raise ConfigError(f"a {self.kind} recipe needs batching.batch_size (max_tokens batches texts, not streams)")
 

@@ -96,7 +96,10 @@ BAD_FILES = {
         (["data", "sst2", "--data-dir", "{tmp}"], "/sst2: no such folder"),
         (["tokenizer", "sst2"], "give --out FILE, or a recipe with tokenizer.path"),
         (["train", "{tmp}/missing.yaml"], "missing.yaml: no such recipe file"),
-        (["train", "recipes/shakespeare.yaml", "--tokenizer.kind", "word"], "needs tokenizer.kind char (a character model)"),
+        (
+            ["train", "recipes/shakespeare.yaml", "--batching.batch_size", "null", "--batching.max_tokens", "100"],
+            "a language_model recipe needs batching.batch_size",
+        ),
         (["train"], "give a RECIPE to train, or --resume DIR"),
         (["evaluate", "{tmp}/no-run"], "no-run: no such checkpoint"),
         (["predict", "{tmp}/no-run", "good"], "no-run: no such checkpoint"),

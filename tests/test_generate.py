@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from seqtext.errors import ConfigError, DataError
-from seqtext.generate import Sampling, Stepper, filter_logits, generate, next_ids
+from seqtext.generate import TABLE_LIMIT, Sampling, Stepper, filter_logits, generate, next_ids
 from seqtext.models.charlm import CharLM, LanguageModelConfig
 from seqtext.tokenizer import Tokenizer
 
@@ -19,12 +19,16 @@ def _model(tokenizer, cell="lstm", layers=2):
     return CharLM(LanguageModelConfig(8, 12, layers, cell), tokenizer.vocab_size).eval()
 
 
+@pytest.mark.parametrize("vocab", ["characters", "words"])
 @pytest.mark.parametrize("cell,layers", [("lstm", 1), ("lstm", 2), ("gru", 1), ("gru", 3)])
-def test_the_fast_step_equals_the_model(tokenizer, cell, layers):
-    model = _model(tokenizer, cell, layers).double()
-    ids = torch.randint(4, tokenizer.vocab_size, (3, 9))
+def test_the_fast_step_equals_the_model(tokenizer, cell, layers, vocab):
+    size = tokenizer.vocab_size if vocab == "characters" else TABLE_LIMIT + 1  # a table, or a projection per step
+    torch.manual_seed(1)
+    model = CharLM(LanguageModelConfig(8, 12, layers, cell), size).eval().double()
+    ids = torch.randint(4, size, (3, 9))
     expected, _ = model(ids)
     stepper = Stepper(model)
+    assert (stepper.table is None) == (vocab == "words")
     logits, state = model(ids[:, :1])
     steps = [logits[:, 0]]
     for t in range(1, 9):

@@ -38,6 +38,7 @@ class LanguageModelTask:
             torch.manual_seed(recipe.seed)
             self.model = CharLM(recipe.model, prepared.tokenizer.vocab_size)
         self.tokenizer, self.label_map = prepared.tokenizer, None
+        self.unit = "char" if self.tokenizer.kind == "char" else "token"
         self.model_args = {"vocab_size": self.tokenizer.vocab_size}
         self.source = prepared.source
         self.train_ids, self.validation_ids = prepared.train_ids, prepared.validation_ids
@@ -70,8 +71,8 @@ class LanguageModelTask:
         return loss, loss, {"correct": correct, "n": n, "tokens": n}
 
     def validate(self, device: torch.device) -> dict:
-        report = evaluate_language_model(self.model, self.validation_ids, device=device)
-        return {key: report[key] for key in ("loss", "bpc", "perplexity", "accuracy", "n_chars")}
+        report = evaluate_language_model(self.model, self.validation_ids, device=device, unit=self.unit)
+        return {key: value for key, value in report.items() if key != "n_unknown"}
 
     def carried(self) -> dict[str, torch.Tensor]:
         """The state of every stream (L, B, H), gathered from all processes (a collective under torchrun)."""
@@ -96,6 +97,8 @@ class LanguageModelTask:
 
     @staticmethod
     def describe(result: dict) -> str:
+        if "bpc" not in result:  # a word or BPE model
+            return f"best validation loss {result['loss']:.4f} nats/token, perplexity {result['perplexity']:.2f}"
         return (
             f"best validation loss {result['loss']:.4f} nats/char, {result['bpc']:.4f} bits/char, "
             f"perplexity {result['perplexity']:.2f}"
