@@ -272,6 +272,10 @@ class LanguageModel(Model):
         drawn (one sample). ``temperature`` 0 takes the most likely character. The same seed, the same text."""
         from seqtext.generate import Sampling, TextStream, encode_prompt, generate
 
+        if self.checkpoint.recipe["data"].get("reverse"):
+            raise ConfigError(
+                "this is a backward model (data.reverse): it reads text from its end; generate with a forward one", "prompt"
+            )
         sampling = Sampling(temperature, top_k, top_p)
         tokenizer = self.checkpoint.tokenizer
         if stream:

@@ -130,8 +130,10 @@ def read_source(
     text_column: str = "text",
     label_column: str | None = "label",
     on_bad_rows: str = "error",
+    only: tuple[str, ...] | None = None,
 ) -> tuple[dict[str, Rows], str]:
-    """Read every split of ``source`` as raw rows; returns (rows per split, a description of the source).
+    """Read every split of ``source`` (or ``only`` those, in a folder) as raw rows; returns (rows per split,
+    a description of the source).
 
     ``source`` is a named dataset, a file (which becomes the ``train`` split), a folder of split files
     named ``<split>.<format>[.gz]``, a Hub dataset id, or data in memory (see ``read_memory``).
@@ -149,10 +151,10 @@ def read_source(
         folder = root / source
         if not folder.is_dir():
             raise DataError(f"{folder}: no such folder (dataset {source!r} in data directory {root})")
-        return _read_folder(folder, text_column, label_column, on_bad_rows), f"{source} ({folder})"
+        return _read_folder(folder, text_column, label_column, on_bad_rows, only), f"{source} ({folder})"
     path = Path(source)
     if path.is_dir():
-        return _read_folder(path, text_column, label_column, on_bad_rows), str(path)
+        return _read_folder(path, text_column, label_column, on_bad_rows, only), str(path)
     if path.exists() or path.suffix.lower() in (*FORMATS, ".gz"):
         rows = read_rows(path, text_column, label_column, on_bad_rows)
         return {"train": rows}, str(path)
@@ -305,6 +307,20 @@ def load_corpus(source: str | Path, *, data_directory: str | Path | None = None,
     return "\n".join(raw["train"].texts), description
 
 
+def load_documents(
+    source, splits: tuple[str, ...], *, data_directory: str | Path | None = None, text_column: str = "text"
+) -> tuple[list[str], str]:
+    """The texts of ``splits`` of a dataset, in that order, each a document of a language-modelling corpus;
+    no other split is read (IMDB's test reviews stay unread when the corpus is train and unsup)."""
+    only = None if not isinstance(source, (str, Path)) else splits
+    raw, description = read_source(source, data_directory=data_directory, text_column=text_column, label_column=None, only=only)
+    missing = [split for split in splits if split not in raw]
+    if missing:
+        raise DataError(f"{description}: no split {missing[0]!r} (splits: {', '.join(raw)})", "data.corpus_splits")
+    documents = [text for split in splits for text in raw[split].texts]
+    return documents, f"{description}, {' + '.join(splits)} ({len(documents):,} documents)"
+
+
 def read_text_file(path: str | Path) -> str:
     """The whole of a UTF-8 text file, gzipped or not; undecodable bytes name their line."""
     return "".join(_text_file_lines(path))
@@ -371,10 +387,17 @@ def split_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def _read_folder(folder: Path, text_column: str, label_column: str | None, on_bad_rows: str) -> dict[str, Rows]:
+def _read_folder(
+    folder: Path, text_column: str, label_column: str | None, on_bad_rows: str, only: tuple[str, ...] | None = None
+) -> dict[str, Rows]:
     files = split_files(folder)
     if not files:
         raise DataError(f"{folder}: no split files (expected names like train.jsonl, validation.csv, test.tsv.gz)")
+    if only is not None:  # the other splits' files are never opened
+        missing = [split for split in only if split not in files]
+        if missing:
+            raise DataError(f"{folder}: no split {missing[0]!r} (splits: {', '.join(files)})", "data.corpus_splits")
+        files = {split: files[split] for split in only}
     # Only train must be labelled; another split without a label column (IMDB's unsup) is read as unlabelled.
     return {
         split: read_rows(path, text_column, label_column, on_bad_rows, require_labels=split == "train")

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from seqtext.batching import IGNORE_INDEX, BucketBatchSampler, EncodedTexts, LMStreams, collate
 from seqtext.checkpoint import Checkpoint
-from seqtext.data import encode_labels, load_corpus, load_splits, read_text_file, split_corpus, split_file
+from seqtext.data import encode_labels, load_splits, read_text_file, split_corpus, split_file
 from seqtext.errors import DataError
 from seqtext.models.charlm import CharLM
 from seqtext.models.classifier import TextClassifier
@@ -242,11 +242,13 @@ def corpus_evaluation_set(
     train or validation part; a named corpus, a folder or data in memory is cut as in training (default
     validation).
     """
+    from seqtext.pipeline import corpus_ids, load_corpus_parts
+
     recipe = load_recipe(None, base=checkpoint.recipe)
-    fraction = recipe.data.train_fraction
+    fraction, reverse = recipe.data.train_fraction, recipe.data.reverse
     is_file = isinstance(data, (str, Path)) and Path(data).is_file()
     if is_file and split is None:
-        return checkpoint.tokenizer.encode_corpus(read_text_file(data)), f"{data} (whole)"
+        return corpus_ids(checkpoint.tokenizer, read_text_file(data), reverse), f"{data} (whole)"
     split = split or "validation"
     if split not in ("train", "validation"):
         raise DataError(
@@ -256,13 +258,13 @@ def corpus_evaluation_set(
         )
     if is_file:
         text, source = read_text_file(data), data
+        part = split_corpus(text, fraction)[0 if split == "train" else 1]
     else:
-        text, source = load_corpus(
-            recipe.data.dataset if data is None else data,
-            data_directory=data_dir or recipe.data.data_dir,
-            text_column=recipe.data.text_column,
-        )
-    part = split_corpus(text, fraction)[0 if split == "train" else 1]
+        if data_dir is not None:
+            recipe.data.data_dir = data_dir
+        parts = load_corpus_parts(recipe, recipe.data.dataset if data is None else data)
+        part, source = parts[0 if split == "train" else 1], parts[2]
     described = "first" if split == "train" else "last"
     share = fraction if split == "train" else 1 - fraction
-    return checkpoint.tokenizer.encode_corpus(part), f"{source}, {split} split ({described} {share:.0%} of the characters)"
+    units = "documents" if isinstance(part, list) else "characters"
+    return corpus_ids(checkpoint.tokenizer, part, reverse), f"{source}, {split} split ({described} {share:.0%} of the {units})"

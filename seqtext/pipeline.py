@@ -14,9 +14,10 @@ from pathlib import Path
 import torch
 
 from seqtext.batching import BucketBatchSampler, EncodedTexts, LMStreams, collate, padding_efficiency
-from seqtext.data import TextData, load_corpus, load_splits, split_corpus
+from seqtext.data import TextData, load_corpus, load_documents, load_splits, split_corpus
+from seqtext.errors import DataError
 from seqtext.recipe import BatchingConfig, Recipe, TokenizerConfig
-from seqtext.tokenizer import Tokenizer
+from seqtext.tokenizer import EOS_ID, Tokenizer
 
 
 @dataclass
@@ -48,9 +49,12 @@ def train_tokenizer(config: TokenizerConfig, train_texts: list[str]) -> Tokenize
     )
 
 
-def corpus_texts(config: TokenizerConfig, text: str) -> list[str]:
-    """A corpus as a tokenizer trains on it: whole for characters, a line at a time for words and BPE."""
-    return [text] if config.kind == "char" else text.splitlines()
+def corpus_texts(config: TokenizerConfig, part: str | list[str]) -> list[str]:
+    """A corpus part as a tokenizer trains on it: documents as they are; a text whole for characters, a
+    line at a time for words and BPE."""
+    if isinstance(part, list):
+        return part
+    return [part] if config.kind == "char" else part.splitlines()
 
 
 def get_tokenizer(config: TokenizerConfig, train_texts: list[str]) -> tuple[Tokenizer, str]:
@@ -78,11 +82,30 @@ def load_labelled(recipe: Recipe, source=None) -> TextData:
     )
 
 
-def load_corpus_parts(recipe: Recipe, source=None) -> tuple[str, str, str]:
-    """(training text, validation text, a description of the source): the corpus (or ``source``, data in
-    memory) split by position."""
+def corpus_ids(tokenizer: Tokenizer, part: str | list[str], reverse: bool = False) -> torch.Tensor:
+    """One id stream (N,) of a corpus part: a text, or documents each followed by ``<eos>``; each document
+    (or the text) backwards with ``reverse``, its end-of-document token still after it."""
+    if isinstance(part, str):
+        ids = tokenizer.encode_corpus(part)
+        return ids.flip(0) if reverse else ids
+    stream = []
+    for ids in tokenizer.encode_batch(part):
+        stream.extend(ids[::-1] if reverse else ids)
+        stream.append(EOS_ID)
+    return torch.tensor(stream, dtype=torch.long)
+
+
+def load_corpus_parts(recipe: Recipe, source=None) -> tuple[str | list[str], str | list[str], str]:
+    """(training part, validation part, a description of the source): the corpus (or ``source``, data in
+    memory) split by position; with ``data.documents``, lists of documents, the last ones validating."""
     data = recipe.data
     source = data.dataset if source is None else source
+    if data.documents:
+        documents, source = load_documents(source, data.splits, data_directory=data.data_dir, text_column=data.text_column)
+        cut = int(len(documents) * data.train_fraction)
+        if cut == 0 or cut == len(documents):
+            raise DataError(f"{source}: too few documents to hold out {1 - data.train_fraction:.0%} for validation")
+        return documents[:cut], documents[cut:], source
     text, source = load_corpus(source, data_directory=data.data_dir, text_column=data.text_column)
     return (*split_corpus(text, data.train_fraction), source)
 
@@ -113,16 +136,16 @@ def prepare_corpus(recipe: Recipe, tokenizer: Tokenizer | None = None, data=None
     """Load the recipe's corpus (or ``data`` in memory), split it by position, and encode both parts with its
     tokenizer (or ``tokenizer``)."""
     clock = time.perf_counter()
-    train_text, validation_text, source = load_corpus_parts(recipe, data)
+    train_part, validation_part, source = load_corpus_parts(recipe, data)
     seconds = {"load": time.perf_counter() - clock}
     clock = time.perf_counter()
     if tokenizer is not None:
         tokenizer_source = "the checkpoint's"
     else:
-        tokenizer, tokenizer_source = get_tokenizer(recipe.tokenizer, corpus_texts(recipe.tokenizer, train_text))
+        tokenizer, tokenizer_source = get_tokenizer(recipe.tokenizer, corpus_texts(recipe.tokenizer, train_part))
     seconds["tokenizer"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    train_ids, validation_ids = tokenizer.encode_corpus(train_text), tokenizer.encode_corpus(validation_text)
+    train_ids, validation_ids = (corpus_ids(tokenizer, part, recipe.data.reverse) for part in (train_part, validation_part))
     seconds["encode"] = time.perf_counter() - clock
     return CorpusData(source, tokenizer, tokenizer_source, train_ids, validation_ids, seconds)
 

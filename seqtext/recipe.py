@@ -39,6 +39,11 @@ class DataConfig:
     on_bad_rows: str = "error"  # or "skip", which reports how many rows it skipped
     validation_fraction: float = 0.1  # held out from train when the dataset has no validation split
     train_fraction: float = 0.9  # language modelling: the first part of the corpus trains, the rest validates
+    # language modelling on a dataset of many texts (IMDB's reviews): each text a document, ended by <eos>,
+    # from these splits in this order (no other split is read), the last documents validating
+    documents: bool = False
+    corpus_splits: str = "train"  # comma-separated, e.g. "train,unsup"
+    reverse: bool = False  # read each document (or the corpus) backwards: a backward language model
     # tokens kept per text; longer texts are truncated. The cap keeps one runaway row (a 1 MB text) from
     # costing a batch its memory; null removes it
     max_length: int | None = 4096
@@ -49,6 +54,13 @@ class DataConfig:
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ConfigError(f"data.{name} must be between 0 and 1, not {getattr(self, name)}")
         _check_positive("data.max_length", self.max_length)
+        if not all(self.splits):
+            raise ConfigError(f"data.corpus_splits must name splits, comma-separated, not {self.corpus_splits!r}")
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """``corpus_splits`` as a tuple of split names."""
+        return tuple(split.strip() for split in self.corpus_splits.split(","))
 
 
 @dataclass
