@@ -101,6 +101,9 @@ class TrainConfig:
     warmup_steps: int = 100
     epochs: int = 5
     max_steps: int | None = None  # stop after this many steps, even within the epochs
+    # a time budget: the steps and the schedule are fitted to it after timing a few steps (and the run
+    # stops, validated and saved, when the minutes are up)
+    max_minutes: float | None = None
     clip_norm: float = 5.0  # clip the global gradient norm to this; 0 turns clipping off
     label_smoothing: float = 0.0
     class_weights: str = "none"  # none, or balanced: each class weighted by n / (classes * its count)
@@ -122,6 +125,8 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be at least 0, not {getattr(self, name)}")
         if self.lr == 0:
             raise ConfigError("train.lr must be more than 0")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ConfigError(f"train.max_minutes must be more than 0, not {self.max_minutes}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"train.label_smoothing must be in [0, 1), not {self.label_smoothing}")
 

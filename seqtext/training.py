@@ -50,6 +50,7 @@ class TrainState:
     seconds: float = 0.0  # wall time of the run, across resumes
     best: dict = field(default_factory=dict)  # the best validation's figures
     latest: dict = field(default_factory=dict)  # the latest validation's figures
+    fitted_steps: int | None = None  # the steps a time budget (train.max_minutes) allows, once measured
 
     @classmethod
     def from_saved(cls, saved: dict, where: Path) -> TrainState:
@@ -62,6 +63,9 @@ class TrainState:
     def improves(self, score: float, higher_is_better: bool) -> bool:
         best = self.best_score
         return best is None or (score > best if higher_is_better else score < best)
+
+
+FIT_FROM, FIT_UNTIL = 5, 25  # steps timed to fit a run to train.max_minutes (the first few are slower)
 
 
 @dataclass
@@ -130,8 +134,9 @@ def train(
                 batches = run.start_epoch()
                 for index in range(run.state.batch, len(batches)):
                     interrupted = run.step(batches[index], index, bool(signals))
+                    bar.total = run.total_steps  # a time budget fits it after a few steps
                     bar.update(1)
-                    finished = run.state.step >= run.total_steps
+                    finished = run.state.step >= run.total_steps or run.out_of_time()
                     if run.state.step % run.config.log_every == 0 or finished:
                         bar.set_postfix(run.log_window())
                     if run.state.step % run.config.eval_every == 0 or finished:
@@ -180,6 +185,8 @@ class _Run:
             self.carried = {k: v.to(self.device) for k, v in saved_state.pop("tensors").items()}
             self.state = TrainState.from_saved(saved_state, out_dir / "last")
         self.total_steps = min(self.config.max_steps or math.inf, self.config.epochs * self.task.steps_per_epoch())
+        if self.state.fitted_steps is not None:
+            self.total_steps = min(self.total_steps, self.state.fitted_steps)
         self.started = time.perf_counter() - self.state.seconds
         self.history = _history_until(out_dir / "metrics.jsonl", self.state.step)  # forget what came after the checkpoint
         if self.shard.main:
@@ -237,7 +244,31 @@ class _Run:
         window.n += counts["n"]
         window.tokens += counts["tokens"]
         self.has_accuracy = "correct" in counts
+        self._fit_to_budget()
         return interrupted
+
+    def _fit_to_budget(self) -> None:
+        """With ``train.max_minutes``: time steps FIT_FROM to FIT_UNTIL, then fit the run (and so the
+        learning-rate schedule, which decays to 0 at the last step) to the minutes left, keeping a tenth
+        for validation and checkpoints. Every process fits alike (the first one's measure)."""
+        if self.config.max_minutes is None or self.state.fitted_steps is not None:
+            return
+        if self.state.step == FIT_FROM:
+            self.fit_clock = time.perf_counter()
+        elif self.state.step == FIT_UNTIL and hasattr(self, "fit_clock"):
+            per_step = (time.perf_counter() - self.fit_clock) / (FIT_UNTIL - FIT_FROM)
+            left = self.config.max_minutes * 60 - (time.perf_counter() - self.started)
+            fitted = self.state.step + max(0, int(0.9 * left / per_step))
+            self.state.fitted_steps = self.shard.from_main(fitted)
+            self.total_steps = min(self.total_steps, self.state.fitted_steps)
+            self.log(f"seqtext: {per_step:.3f} s a step: {self.total_steps:,} steps fit train.max_minutes")
+
+    def out_of_time(self) -> bool:
+        """Past ``train.max_minutes`` of training (across resumes): the run validates, saves and stops."""
+        if self.config.max_minutes is None:
+            return False
+        over = time.perf_counter() - self.started > self.config.max_minutes * 60
+        return self.shard.any([over], self.device)[0]
 
     def log_window(self) -> dict:
         """Write the training log line for the steps since the last one; returns what the progress bar shows."""

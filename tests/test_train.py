@@ -97,3 +97,18 @@ def test_vectors_of_the_wrong_width_name_the_line(sst2_slice, tmp_path):
     vectors.write_text("the 0.1 0.2\n")
     with pytest.raises(DataError, match=r"vectors.txt, line 1: 2 numbers, but the embedding has 16"):
         train(_recipe(sst2_slice, "--train.vectors", str(vectors)), tmp_path / "run", progress=False)
+
+
+def test_a_time_budget_fits_the_steps_and_the_schedule_to_it(sst2_slice, tmp_path):
+    recipe = _recipe(sst2_slice, "--train.max_minutes", "0.1", "--train.epochs", "1000", "--train.warmup_steps", "0")
+    recipe.train.eval_every, recipe.train.log_every = 100_000, 1
+    notes = []
+    result = train(recipe, tmp_path / "run", progress=False, log=notes.append)
+    fitted = json.loads((tmp_path / "run" / "last" / "trainer.json").read_text())["fitted_steps"]
+    assert re.fullmatch(r"seqtext: [\d.]+ s a step: [\d,]+ steps fit train.max_minutes", notes[0])
+    assert 25 < fitted < 1000 * 10 and result["steps"] <= fitted  # 10 batches an epoch: far fewer than 1,000 epochs
+    logged = [e for e in read_jsonl(tmp_path / "run" / "metrics.jsonl") if e["split"] == "train"]
+    assert logged[-1]["elapsed_s"] < 0.1 * 60 + 5
+    assert result["steps"] == fitted or logged[-1]["elapsed_s"] >= 0.1 * 60  # where it was fitted to, or cut by the clock
+    if result["steps"] == fitted:  # the schedule was fitted too: the cosine reached ~0 at the last step
+        assert logged[-1]["lr"] < 0.01 * recipe.train.lr
