@@ -46,7 +46,8 @@ def train(
     ``recipe`` is a YAML path, a dict of sections, or a ``Recipe``. ``data`` replaces the recipe's dataset
     with data in memory: ``{"train": {"text": [...], "label": [...]}, "test": {...}}`` (a split may be a list
     of row dicts), a ``datasets.DatasetDict``, or one ``Dataset`` as the train split. ``overrides`` set recipe
-    fields: ``train__lr=1e-3`` or ``train={"lr": 1e-3}``, ``seed=1``. ``out`` is the run directory (default
+    fields: ``train__lr=1e-3`` or ``train={"lr": 1e-3}``, ``seed=1`` (the data section as ``data__field=``,
+    since ``data`` is the data itself). ``out`` is the run directory (default
     ``runs/RECIPE_NAME`` for a file, else a new ``runs/KIND-DATE-TIME``); ``resume`` continues the run in
     it. The model comes back on the device it trained on.
     """

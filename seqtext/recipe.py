@@ -325,11 +325,13 @@ def _check_positive(name: str, value: int | None) -> None:
 def _resolve_paths(raw: dict, base: Path) -> None:
     """Make a recipe file's relative paths relative to that file (command-line values stay relative to
     the working directory)."""
-    tokenizer, data, train = raw.get("tokenizer"), raw.get("data"), raw.get("train")
+    tokenizer, data, train, model = raw.get("tokenizer"), raw.get("data"), raw.get("train"), raw.get("model")
     if isinstance(tokenizer, dict) and isinstance(tokenizer.get("path"), str):
         tokenizer["path"] = os.path.normpath(base / tokenizer["path"])
     if isinstance(train, dict) and isinstance(train.get("vectors"), str):
         train["vectors"] = os.path.normpath(base / train["vectors"])
+    if isinstance(model, dict) and isinstance(model.get("encoder_from"), str):
+        model["encoder_from"] = os.path.normpath(base / model["encoder_from"])
     if isinstance(data, dict) and isinstance(data.get("data_dir"), str):
         data["data_dir"] = os.path.normpath(base / data["data_dir"])
     if isinstance(data, dict) and isinstance(data.get("dataset"), str) and (base / data["dataset"]).exists():

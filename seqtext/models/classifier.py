@@ -30,6 +30,9 @@ class ClassifierConfig:
     attention_penalty: float = 0.0  # self_attention only: weight of ||A A^T - I||_F^2 in the loss
     embedding_dropout: float = 0.2
     dropout: float = 0.5  # between recurrent layers and before the output layer
+    # a pretrained language model (a run or checkpoint; or a folder of forward/ and backward/ runs) whose
+    # tokenizer, embedding and recurrent layers start the classifier (seqtext/transfer.py)
+    encoder_from: str | None = None
 
     def __post_init__(self):
         if self.cell not in CELLS:

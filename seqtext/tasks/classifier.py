@@ -12,12 +12,24 @@ from seqtext.batching import collate
 from seqtext.checkpoint import Checkpoint
 from seqtext.data import data_root
 from seqtext.distributed import Shard
-from seqtext.errors import DataError
+from seqtext.errors import ConfigError, DataError
 from seqtext.evaluation import evaluate_classifier
 from seqtext.models.classifier import TextClassifier
 from seqtext.pipeline import bucket_sampler, prepare_classification
 from seqtext.recipe import Recipe
+from seqtext.transfer import check_sizes, load_encoders, pretrained_encoders
 from seqtext.vectors import load_vectors
+
+
+def _pretrained(recipe: Recipe) -> dict | None:
+    """The language models ``model.encoder_from`` names, checked against the classifier, or None."""
+    if recipe.model.encoder_from is None:
+        return None
+    if recipe.train.vectors:
+        raise ConfigError("give model.encoder_from or train.vectors, not both: each sets the embedding")
+    encoders = pretrained_encoders(recipe.model.encoder_from)
+    check_sizes(recipe.model, encoders)
+    return encoders
 
 
 class ClassifierTask:
@@ -34,9 +46,14 @@ class ClassifierTask:
                 raise DataError(f"{saved.path}: the data's labels {ours} differ from the run's {theirs}")
             self.model = saved.model
         else:
-            prepared = prepare_classification(recipe, data=data)
+            encoders = _pretrained(recipe)
+            tokenizer = encoders["forward"].tokenizer if encoders else None
+            prepared = prepare_classification(recipe, tokenizer=tokenizer, data=data)
             torch.manual_seed(recipe.seed)
             self.model = TextClassifier(recipe.model, prepared.tokenizer.vocab_size, len(prepared.data.label_map))
+            if encoders:
+                load_encoders(self.model, encoders)
+                log(f"seqtext: tokenizer, embedding and {' and '.join(encoders)} layers from {recipe.model.encoder_from}")
             if recipe.train.vectors:
                 coverage = load_vectors(recipe.train.vectors, prepared.tokenizer, self.model.embedding.weight)
                 log(f"seqtext: word vectors from {recipe.train.vectors} cover {coverage:.1%} of the vocabulary")
