@@ -30,9 +30,10 @@ from bench.train_throughput import TutorialClassifier, pad_to  # noqa: E402
 from seqtext import checkpoint  # noqa: E402
 from seqtext.batching import collate  # noqa: E402
 from seqtext.evaluation import evaluate_classifier  # noqa: E402
+from seqtext.optim import learning_rate, make_optimizer  # noqa: E402
 from seqtext.pipeline import prepare_classification  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
-from seqtext.training import learning_rate, make_optimizer, train  # noqa: E402
+from seqtext.training import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

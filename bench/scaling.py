@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import alternate, median, write_section  # noqa: E402
 from seqtext.models.classifier import TextClassifier  # noqa: E402
+from seqtext.optim import make_optimizer  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
-from seqtext.training import make_optimizer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = 13_839  # the SST-2 recipe's vocabulary

@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import median, write_section  # noqa: E402
 from seqtext.batching import collate  # noqa: E402
 from seqtext.models.classifier import TextClassifier  # noqa: E402
+from seqtext.optim import make_optimizer  # noqa: E402
 from seqtext.pipeline import bucket_sampler, prepare_classification  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
-from seqtext.training import make_optimizer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {"AdamW, per-tensor loop (before)": False, "AdamW, fused (after)": True}
@@ -100,7 +100,7 @@ def main() -> None:
 
 `python bench/speed_work.py --steps {args.steps} --repeats {args.repeats} --recipes {" ".join(args.recipes)}`: each recipe's
 training step on its own bucketed batches (batches of 64), with AdamW's default per-tensor loop (before)
-and the fused AdamW kernel (after, `torch.optim.AdamW(..., fused=True)` in `seqtext.training.make_optimizer`).
+and the fused AdamW kernel (after, `torch.optim.AdamW(..., fused=True)` in `seqtext.optim.make_optimizer`).
 Same starting weights; {args.steps} steps per variant per round, taking turns, median of {args.repeats} rounds after a warm-up
 round; seed 0. Step: forward, loss, backward, clipping, optimizer.
 

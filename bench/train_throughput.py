@@ -31,9 +31,9 @@ from bench.common import median, write_section  # noqa: E402
 from seqtext.batching import collate  # noqa: E402
 from seqtext.models.classifier import ClassifierOutput, TextClassifier  # noqa: E402
 from seqtext.nn import AdditiveAttention  # noqa: E402
+from seqtext.optim import make_optimizer  # noqa: E402
 from seqtext.pipeline import bucket_sampler, prepare_classification  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
-from seqtext.training import make_optimizer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ from seqtext.cells import LSTMLayer
 
 # reference_lstm: seqtext/cells.py's LSTM with back-propagation written by hand, for study (slow: a Python loop)
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "reference_lstm": LSTMLayer}
-POOLINGS = ("attention", "self_attention", "mean", "max", "last")
+POOLINGS = ("attention", "self_attention", "mean", "max", "last", "concat")  # concat: last, max and mean (ULMFiT)
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:

@@ -97,13 +97,17 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 0.01
     momentum: float = 0.9  # sgd only
-    schedule: str = "cosine"  # constant, or cosine decay to 0; both after a linear warmup
+    schedule: str = "cosine"  # constant, or cosine decay to 0, both after a linear warmup; or slanted_triangular
     warmup_steps: int = 100
     epochs: int = 5
     max_steps: int | None = None  # stop after this many steps, even within the epochs
     # a time budget: the steps and the schedule are fitted to it after timing a few steps (and the run
     # stops, validated and saved, when the minutes are up)
     max_minutes: float | None = None
+    # fine-tuning (ULMFiT): each layer's learning rate is this times the one above's (1/2.6 in the paper),
+    # and unfreeze trains only the top layer in the first epoch, one more layer below it in each next one
+    layer_lr_decay: float | None = None
+    unfreeze: bool = False
     clip_norm: float = 5.0  # clip the global gradient norm to this; 0 turns clipping off
     label_smoothing: float = 0.0
     class_weights: str = "none"  # none, or balanced: each class weighted by n / (classes * its count)
@@ -115,7 +119,7 @@ class TrainConfig:
 
     def __post_init__(self):
         _check_choice("train.optimizer", self.optimizer, ("adamw", "sgd"))
-        _check_choice("train.schedule", self.schedule, ("constant", "cosine"))
+        _check_choice("train.schedule", self.schedule, ("constant", "cosine", "slanted_triangular"))
         _check_choice("train.class_weights", self.class_weights, ("none", "balanced"))
         _check_choice("train.device", self.device, ("auto", "cpu", "cuda"))
         for name in ("epochs", "max_steps", "eval_every", "patience", "log_every"):
@@ -125,6 +129,8 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be at least 0, not {getattr(self, name)}")
         if self.lr == 0:
             raise ConfigError("train.lr must be more than 0")
+        if self.layer_lr_decay is not None and not 0.0 < self.layer_lr_decay <= 1.0:
+            raise ConfigError(f"train.layer_lr_decay must be in (0, 1], not {self.layer_lr_decay}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"train.max_minutes must be more than 0, not {self.max_minutes}")
         if not 0.0 <= self.label_smoothing < 1.0:

@@ -32,9 +32,10 @@ from seqtext.card import model_card
 from seqtext.data import IN_MEMORY
 from seqtext.distributed import join_process_group, process_device
 from seqtext.errors import CheckpointError, ConfigError, Interrupted, TrainingError
+from seqtext.optim import learning_rate, make_optimizer, set_learning_rate, unfreeze_for_epoch
 from seqtext.plots import plot_curves
 from seqtext.progress import progress_bar
-from seqtext.recipe import Recipe, TrainConfig
+from seqtext.recipe import Recipe
 
 
 @dataclass
@@ -85,28 +86,6 @@ def pick_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("train.device is cuda, but torch sees no CUDA device", parameter="train.device")
     return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
-
-
-def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
-    """Linear warmup over ``warmup_steps``, then constant or cosine decay to 0 at ``total_steps``."""
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    if config.schedule == "constant":
-        return config.lr
-    progress = (step - config.warmup_steps) / max(1, total_steps - config.warmup_steps)
-    return config.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-def make_optimizer(model: torch.nn.Module, config: TrainConfig, fused: bool = True) -> torch.optim.Optimizer:
-    """AdamW (or SGD). AdamW is the fused kernel, one pass over all the parameters: the default loop of
-    small operations per tensor took a third of an SST-2 step on CPU (bench/speed_work.py)."""
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    # no weight decay on biases and the embedding: decaying rare words' vectors to 0 only forgets them
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and not n.startswith("embedding.")]
-    keep = [p for n, p in model.named_parameters() if p.ndim < 2 or n.startswith("embedding.")]
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": keep, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.lr, fused=fused)
 
 
 def train(
@@ -178,6 +157,10 @@ class _Run:
             self.task.shard = self.shard
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.task.runner = DistributedDataParallel(self.model, device_ids=device_ids)
+        if self.config.unfreeze and self.shard.world > 1:
+            raise ConfigError(
+                "train.unfreeze changes which weights train each epoch, which DistributedDataParallel cannot follow"
+            )
         self.optimizer = make_optimizer(self.model, self.config)
         self.state, self.carried = TrainState(), None
         if resume:
@@ -212,6 +195,8 @@ class _Run:
         return saved
 
     def start_epoch(self) -> list:
+        if self.config.unfreeze:
+            unfreeze_for_epoch(self.model, self.state.epoch)
         batches = self.task.epoch(self.state.epoch)
         if self.carried is not None:  # resuming within an epoch: the state it had reached
             self.task.restore(self.carried)
@@ -221,8 +206,7 @@ class _Run:
     def step(self, batch, index: int, signalled: bool) -> bool:
         """One optimizer step; returns whether any process was asked to stop."""
         self.lr = learning_rate(self.config, self.state.step, self.total_steps)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.lr
+        set_learning_rate(self.optimizer, self.lr)
         self.model.train()
         loss, objective, counts = self.task.step(batch, self.device)
         self.optimizer.zero_grad(set_to_none=True)

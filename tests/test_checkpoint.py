@@ -8,8 +8,8 @@ import torch
 
 from seqtext import checkpoint
 from seqtext.errors import DataError
+from seqtext.optim import make_optimizer
 from seqtext.recipe import TrainConfig
-from seqtext.training import make_optimizer
 
 
 def test_a_checkpoint_rebuilds_the_same_model(trained_run):

@@ -8,8 +8,9 @@ from safetensors.torch import load_file
 
 from seqtext import checkpoint
 from seqtext.errors import DataError, TrainingError
+from seqtext.optim import learning_rate
 from seqtext.recipe import TrainConfig, load_recipe
-from seqtext.training import learning_rate, train
+from seqtext.training import train
 
 from .conftest import RECIPES, TINY_MODEL, read_jsonl
 

@@ -24,7 +24,7 @@ class ClassifierConfig:
     num_layers: int = 1
     cell: str = "lstm"  # lstm, gru, or reference_lstm (seqtext/cells.py, hand-written BPTT; for study)
     bidirectional: bool = True
-    pooling: str = "attention"  # attention, self_attention, mean, max or last
+    pooling: str = "attention"  # attention, self_attention, mean, max, last, or concat (last + max + mean)
     attention_size: int = 128
     attention_heads: int = 4  # self_attention only
     attention_penalty: float = 0.0  # self_attention only: weight of ||A A^T - I||_F^2 in the loss
@@ -71,6 +71,8 @@ class TextClassifier(nn.Module):
         elif config.pooling == "self_attention":
             self.attention = SelfAttentivePooling(size, config.attention_size, config.attention_heads)
             size = self.attention.output_size
+        elif config.pooling == "concat":
+            size = 3 * size
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(size, num_classes)
 
@@ -87,6 +89,9 @@ class TextClassifier(nn.Module):
             context = mean_pool(h, mask)  # (B, D)
         elif pooling == "max":
             context = max_pool(h, mask)  # (B, D)
+        elif pooling == "concat":  # ULMFiT's concat pooling: the last state, the maximum and the mean
+            last = last_pool(h, lengths, self.config.bidirectional)  # (B, D)
+            context = torch.cat([last, max_pool(h, mask), mean_pool(h, mask)], dim=1)  # (B, 3D)
         else:
             context = last_pool(h, lengths, self.config.bidirectional)  # (B, D)
         logits = self.head(self.dropout(context))  # (B, C)

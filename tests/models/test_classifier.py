@@ -76,3 +76,16 @@ def test_pooling_without_attention_returns_none_and_penalty_only_when_asked():
 def test_config_is_validated(field, value, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace(")", r"\)")):
         ClassifierConfig(**{field: value})
+
+
+def test_concat_pooling_is_the_last_state_the_maximum_and_the_mean(sentences):
+    from seqtext.nn import last_pool, max_pool, mean_pool
+
+    ids, vocab_size = sentences
+    torch.manual_seed(0)
+    model = TextClassifier(ClassifierConfig(embedding_size=16, hidden_size=12, pooling="concat"), vocab_size, 2).eval()
+    batch = collate([(x, None) for x in ids])
+    h = model.encoder(model.embedding(batch.ids), batch.lengths, batch.mask)  # (B, T, 24)
+    context = torch.cat([last_pool(h, batch.lengths, True), max_pool(h, batch.mask), mean_pool(h, batch.mask)], dim=1)
+    assert model.head.in_features == 3 * 24
+    assert torch.equal(model(batch.ids, batch.lengths, batch.mask).logits, model.head(context))
