@@ -24,6 +24,8 @@ from seqtext import checkpoint, kinds
 from seqtext.errors import ConfigError, DataError
 from seqtext.recipe import Recipe, load_recipe
 
+CHUNK_SIZE = 512  # texts a stream of predictions encodes and labels at a time: bounds the memory of a long file
+
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
     """The model saved at ``path`` (a run directory, meaning its ``best/``, or a checkpoint directory), on
@@ -213,7 +215,7 @@ class Classifier(Model):
         found = predict(self.module, self.checkpoint.tokenizer, tuple(self.labels), batch, self._max_length(), batch_size)
         return found[0] if single else found
 
-    def predict_stream(self, texts: Iterable[str], chunk_size: int = 512) -> Iterator:
+    def predict_stream(self, texts: Iterable[str], chunk_size: int = CHUNK_SIZE) -> Iterator:
         """Predictions for texts as they come (the lines of a long file), in order, ``chunk_size`` at a time,
         in memory bounded by the chunk."""
         from seqtext.evaluation import release_freed_memory
@@ -325,8 +327,6 @@ class Forecaster(Model):
             raise DataError("history must be a non-empty (T,) or (B, T) array of finite numbers", "history")
         if steps is not None and (not isinstance(steps, int) or steps < 1):
             raise ConfigError(f"steps must be an integer of at least 1, not {steps!r}", "steps")
-        if strategy not in ("auto", "direct", "recursive"):
-            raise ConfigError(f"strategy must be auto, direct or recursive, not {strategy!r}", "strategy")
         rows = torch.from_numpy(np.atleast_2d(values)).to(self.device)  # float64: normalize() avoids cancellation
         predicted = self.module.forecast(rows, steps, strategy).cpu().numpy()
         return predicted[0] if values.ndim == 1 else predicted

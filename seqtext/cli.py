@@ -313,7 +313,7 @@ def _generate(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _predict(args: argparse.Namespace, extra: list[str]) -> int:
-    from seqtext import checkpoint, report
+    from seqtext import api, checkpoint, report
     from seqtext.api import Classifier
     from seqtext.data import iter_text_lines
     from seqtext.predict import html_page
@@ -330,8 +330,8 @@ def _predict(args: argparse.Namespace, extra: list[str]) -> int:
     else:
         texts = (line for line in (raw.rstrip("\r\n") for raw in sys.stdin) if line.strip())
     kept, done = [], 0  # only --html keeps every prediction; the rest is printed a chunk at a time
-    stream = model.predict_stream(texts, chunk_size=512)
-    while chunk := list(itertools.islice(stream, 512)):  # checked whole before any of it is printed
+    stream = model.predict_stream(texts)
+    while chunk := list(itertools.islice(stream, api.CHUNK_SIZE)):  # checked whole before any of it is printed
         for number, prediction in enumerate(chunk, start=done + 1):
             if prediction.error is not None:
                 raise DataError(f"text {number} ({prediction.text[:40]!r}) {prediction.error}")

@@ -65,7 +65,7 @@ def test_recipe_paths_are_relative_to_the_recipe_and_override_paths_to_the_worki
             ["--modle.hidden_size", "8"],
             "unknown key 'modle' (known: kind, seed, data, tokenizer, batching, model, train, series)",
         ),
-        (["--model.pooling", "sum"], "model.pooling must be one of attention, self_attention, mean, max, last, concat, not 'sum'"),
+        (["--model.pooling", "sum"], "model.pooling must be one of attention, self_attention, mean, max, last, concat"),
         (["--train.lr", "0"], "train.lr must be more than 0"),
         (["--train.optimizer", "adam"], "train.optimizer must be one of adamw, sgd, not 'adam'"),
         (["--batching.batch_size", "big"], "batching.batch_size must be int or null, not 'big'"),

@@ -5,7 +5,7 @@ Each kind in seqtext/kinds.py names its task class; ``Task`` below is the interf
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import torch
@@ -65,6 +65,3 @@ class Task(Protocol):
     def describe(result: dict) -> str:
         """One line for people about a finished run's best validation figures."""
         ...
-
-
-TaskFactory = Callable[..., Task]
