@@ -51,6 +51,18 @@ BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
     "shakespeare": (["-m", "seqtext", "train", "recipes/shakespeare.yaml", "--out", "runs/shakespeare"], None),
     "lm_curve": (["bench/lm_curve.py", "runs/shakespeare"], None),
     "memory": (["bench/memory.py"], None),
+    "lm_output": (["bench/lm_output.py", "--minutes", "4"], None),
+    "pretrain": (["-m", "seqtext", "train", "recipes/reviews-lm.yaml", "--out", "runs/reviews-lm/forward"], None),
+    "pretrain_backward": (
+        ["-m", "seqtext", "train", "recipes/reviews-lm.yaml", "--data.reverse", "true", "--out", "runs/reviews-lm/backward"],
+        None,
+    ),
+    "imdb_pretrained": (["-m", "seqtext", "train", "recipes/imdb-pretrained.yaml", "--out", "runs/imdb-pretrained"], None),
+    "sst2_pretrained": (["-m", "seqtext", "train", "recipes/sst2-pretrained.yaml", "--out", "runs/sst2-pretrained"], None),
+    "peers": (
+        ["bench/peers.py", "imdb", "sst2", "trec", "--seqtext", "runs/imdb-pretrained", "runs/sst2-pretrained"],
+        None,
+    ),
 }
 
 

@@ -1,10 +1,15 @@
-"""Training throughput of the classifier recipes against a tutorial-style baseline, in one run.
+"""Training throughput of the classifier recipes against two plain-PyTorch baselines, in one run.
 
 seqtext: the recipe's model and batches (length-bucketed; each direction a one-way LSTM, the backward
-one over rows reversed within their lengths). Baseline, written here the way tutorials do it: random
-batches padded to the longest sequence in the dataset (after the same truncation), a bidirectional
-``nn.LSTM`` over ``pack_padded_sequence``, the same sizes, additive attention and optimizer.
-Both run the same number of optimizer steps, taking turns; throughput is real (unpadded) tokens per
+one over rows reversed within their lengths). Both baselines are a bidirectional ``nn.LSTM`` over
+``pack_padded_sequence`` with the same sizes, additive attention and optimizer; they differ in batches:
+
+- bucketed + packed: what torchtext's ``BucketIterator`` did, the fair baseline: shuffle, sort pools of
+  100 batches by length, cut them into batches (each padded to its own longest text), shuffle the batches;
+- padded to the longest: random batches each padded to the longest text of the dataset (after the same
+  truncation), as some tutorials do.
+
+All run the same number of optimizer steps, taking turns; throughput is real (unpadded) tokens per
 second of forward, backward and optimizer step, data loading and collate included.
 
     python bench/train_throughput.py [--steps 40 [N ...]] [--repeats 3] [--recipes sst2 imdb imdb@400]
@@ -64,6 +69,17 @@ def pad_to(batch, length: int):
     return ids, batch.lengths, torch.arange(length)[None, :] < batch.lengths[:, None]
 
 
+def bucket_iterator_batches(lengths: torch.Tensor, size: int, seed: int, pool: int = 100) -> list[list[int]]:
+    """torchtext's BucketIterator order: shuffled, sorted by length within pools of ``pool`` batches, batches shuffled."""
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    batches = []
+    for start in range(0, len(order), pool * size):
+        chunk = sorted(order[start : start + pool * size], key=lambda i: int(lengths[i]))
+        batches += [chunk[i : i + size] for i in range(0, len(chunk) - size + 1, size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
 def run_steps(model, optimizer, train_set, batches, pad_length=None) -> tuple[int, float]:
     model.train()
     tokens, start = 0, time.perf_counter()
@@ -90,21 +106,35 @@ def measure(spec: str, steps: int, repeats: int) -> dict:
     theirs = TutorialClassifier(
         ours.embedding.num_embeddings, config.embedding_size, config.hidden_size, config.attention_size, classes, config.dropout
     )
-    optimizers = {"seqtext": make_optimizer(ours, recipe.train), "baseline": make_optimizer(theirs, recipe.train)}
+    torch.manual_seed(recipe.seed)
+    packed = TutorialClassifier(
+        ours.embedding.num_embeddings, config.embedding_size, config.hidden_size, config.attention_size, classes, config.dropout
+    )
+    optimizers = {
+        name: make_optimizer(model, recipe.train)
+        for name, model in (("seqtext", ours), ("baseline", theirs), ("bucketed", packed))
+    }
     bucketed = bucket_sampler(train_set, recipe.batching, recipe.seed).batches()
     order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(recipe.seed)).tolist()
     size = recipe.batching.batch_size
     random_batches = [order[i : i + size] for i in range(0, len(order) - size + 1, size)]
+    bucket_iterator = bucket_iterator_batches(train_set.lengths, size, recipe.seed)
     longest = int(train_set.lengths.max())
-    rates = {"seqtext": [], "baseline": []}
+    rates = {"seqtext": [], "bucketed": [], "baseline": []}
+    sides = (
+        ("seqtext", ours, bucketed, None),
+        ("bucketed", packed, bucket_iterator, None),
+        ("baseline", theirs, random_batches, longest),
+    )
     for repeat in range(repeats + 1):  # the first round warms up and is not counted
         window = slice(repeat * steps, (repeat + 1) * steps)
-        for label, model, batches, pad in (("seqtext", ours, bucketed, None), ("baseline", theirs, random_batches, longest)):
+        for label, model, batches, pad in sides:
             tokens, seconds = run_steps(model, optimizers[label], train_set, batches[window], pad)
             if repeat:
                 rates[label].append(tokens / seconds)
     padded = {
         "seqtext": sum(len(b) * int(train_set.lengths[b].max()) for b in bucketed),
+        "bucketed": sum(len(b) * int(train_set.lengths[b].max()) for b in bucket_iterator),
         "baseline": len(random_batches) * size * longest,
     }
     real = int(train_set.lengths.sum())
@@ -131,12 +161,12 @@ def main() -> None:
     rows = []
     for name in args.recipes:
         result = measure(name, steps[name], args.repeats)
-        ours, theirs = median(result["rates"]["seqtext"]), median(result["rates"]["baseline"])
-        model = result["recipe"].model
+        ours, fair, theirs = (median(result["rates"][k]) for k in ("seqtext", "bucketed", "baseline"))
+        model, efficiency = result["recipe"].model, result["efficiency"]
         rows.append(
             f"| {name} | {steps[name]} | {model.embedding_size}/{model.hidden_size} {model.cell} {'bi' if model.bidirectional else 'uni'} | "
-            f"{ours:,.0f} | {theirs:,.0f} | **{ours / theirs:.2f}x** | "
-            f"{result['efficiency']['seqtext']:.3f} / {result['efficiency']['baseline']:.3f} (longest {result['longest']}) |"
+            f"{ours:,.0f} | {fair:,.0f} | **{ours / fair:.2f}x** | {theirs:,.0f} | {ours / theirs:.2f}x | "
+            f"{efficiency['seqtext']:.3f} / {efficiency['bucketed']:.3f} / {efficiency['baseline']:.3f} (longest {result['longest']}) |"
         )
         print(rows[-1], "runs:", {k: [round(r) for r in v] for k, v in result["rates"].items()}, flush=True)
     body = f"""## Training throughput of the classifier recipes
@@ -146,13 +176,15 @@ trains for the row's optimizer steps per round, taking turns, {args.repeats} rou
 median real (unpadded) tokens per second, data loading and collate included. Seed 0, batches of 64; `imdb@400` is
 the imdb recipe truncated at 400 tokens, `imdb` its whole reviews (at most 2,000 tokens).
 
-| recipe | steps per round | embedding/hidden | seqtext tokens/s | baseline tokens/s | ratio | padding efficiency seqtext / baseline |
-|---|---:|---|---:|---:|---:|---|
+| recipe | steps per round | embedding/hidden | seqtext tokens/s | bucketed + packed tokens/s | ratio | padded to the longest tokens/s | ratio | real / padded tokens: seqtext / bucketed / padded |
+|---|---:|---|---:|---:|---:|---:|---:|---|
 {chr(10).join(rows)}
 
-Baseline (bench/train_throughput.py): random batches padded to the dataset's longest sequence after the
-recipe's truncation, a bidirectional `nn.LSTM` over `pack_padded_sequence`, the same sizes, attention and
-AdamW. seqtext: the recipe itself (length-bucketed batches, each direction a one-way LSTM).
+Baselines (bench/train_throughput.py), both a bidirectional `nn.LSTM` over `pack_padded_sequence` with the
+same sizes, attention and AdamW: **bucketed + packed**, batches as torchtext's BucketIterator made them
+(pools of 100 batches sorted by length, each batch padded to its own longest text); **padded to the
+longest**, random batches padded to the dataset's longest sequence after the recipe's truncation.
+seqtext: the recipe itself (length-bucketed batches, each direction a one-way LSTM).
 """
     write_section("train_throughput", body)
     print(body)

@@ -197,7 +197,7 @@ class Classifier(Model):
     """A text classifier: ``predict`` labels, ``predict_proba`` probabilities, attention over the words."""
 
     kind = "classifier"
-    evaluate_options = ("data_dir", "on_bad_rows")
+    evaluate_options = ("data_dir", "on_bad_rows", "baselines")
 
     @property
     def labels(self) -> list[str]:
@@ -242,10 +242,11 @@ class Classifier(Model):
     def _max_length(self) -> int | None:
         return self.checkpoint.recipe["data"]["max_length"]
 
-    def _evaluate(self, data, split, data_dir=None, on_bad_rows=None) -> tuple[dict, str]:
+    def _evaluate(self, data, split, data_dir=None, on_bad_rows=None, baselines=False) -> tuple[dict, str]:
         from seqtext.evaluation import evaluate_checkpoint
 
-        return evaluate_checkpoint(self.checkpoint, data, split or "test", data_dir=data_dir, on_bad_rows=on_bad_rows)
+        options = {"data_dir": data_dir, "on_bad_rows": on_bad_rows}
+        return evaluate_checkpoint(self.checkpoint, data, split or "test", baselines=baselines, **options)
 
 
 class LanguageModel(Model):

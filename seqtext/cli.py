@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--plot", metavar="FILE", help="also draw a PNG: a classifier's confusion matrix, a forecaster's truth vs forecasts"
     )
     evaluate.add_argument(
+        "--baselines",
+        action="store_true",
+        help="classifiers: also fit NBSVM-bi (needs scikit-learn) on the model's own train split and score it on the same texts",
+    )
+    evaluate.add_argument(
         "--horizon", type=int, metavar="H", help="forecasters: values to forecast from each window (default: the model's)"
     )
     evaluate.add_argument(
@@ -272,7 +277,12 @@ def _evaluate(args: argparse.Namespace, extra: list[str]) -> int:
         raise ConfigError(
             f"--plot draws a classifier's confusion matrix or a forecaster's forecasts; a {model.kind.replace('_', ' ')} has none"
         )
+    if args.baselines and model.kind != "classifier":
+        what = "forecasters always show theirs" if model.kind == "forecaster" else f"not a {model.kind.replace('_', ' ')}"
+        raise ConfigError(f"--baselines fits NBSVM-bi beside a classifier; {what}")
     options = {"data_dir": args.data_dir, "on_bad_rows": args.on_bad_rows, "horizon": args.horizon, "strategy": args.strategy}
+    if args.baselines:
+        options["baselines"] = True
     result = model.evaluate(args.data, args.split, **{k: v for k, v in options.items() if k in model.evaluate_options})
     if result.get("n_unknown"):
         unit = "characters" if "n_chars" in result else "tokens"

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from seqtext.batching import IGNORE_INDEX, BucketBatchSampler, EncodedTexts, LMStreams, collate
 from seqtext.checkpoint import Checkpoint
-from seqtext.data import encode_labels, load_splits, read_text_file, split_corpus, split_file
+from seqtext.data import IN_MEMORY, encode_labels, load_splits, read_text_file, split_corpus, split_file
 from seqtext.errors import DataError
 from seqtext.models.charlm import CharLM
 from seqtext.models.classifier import TextClassifier
@@ -108,16 +108,54 @@ def evaluate_classifier(
     return classification_report(classify(model, encoded, batch_size, device), encoded.labels, names)
 
 
-def evaluate_checkpoint(checkpoint: Checkpoint, data=None, split: str = "test", **options) -> tuple[dict, str]:
+def evaluate_checkpoint(
+    checkpoint: Checkpoint, data=None, split: str = "test", baselines: bool = False, **options
+) -> tuple[dict, str]:
     """A classifier's report on held-out data, as ``evaluation_chunks`` chooses it (``options``: its
-    ``data_dir``, ``on_bad_rows`` and ``chunk_size``); returns (report, description)."""
-    chunks, description = evaluation_chunks(checkpoint, data, split, **options)
-    logits, labels = [], []
-    for encoded in chunks:
+    ``data_dir``, ``on_bad_rows`` and ``chunk_size``); returns (report, description). With ``baselines``,
+    the report's ``baselines`` holds NBSVM-bi's report on the same texts, fitted on the model's own train
+    split (its C chosen on the model's validation split)."""
+    baseline = _fit_baseline(checkpoint, options.get("data_dir")) if baselines else None
+    chunks, description = evaluation_chunks(checkpoint, data, split, **options, with_texts=True)
+    logits, labels, baseline_scores = [], [], []
+    for encoded, texts in chunks:
         logits.append(classify(checkpoint.model, encoded))
         labels.append(encoded.labels)
+        if baseline is not None:
+            baseline_scores.append(torch.as_tensor(baseline.scores(texts), dtype=torch.float32))
         release_freed_memory()
-    return classification_report(torch.cat(logits), torch.cat(labels), checkpoint.label_map.names), description
+    names = checkpoint.label_map.names
+    report = classification_report(torch.cat(logits), torch.cat(labels), names)
+    if baseline is not None:
+        figures = classification_report(torch.cat(baseline_scores), torch.cat(labels), names)
+        figures.pop("loss")  # NBSVM's scores are margins, not probabilities
+        fit = {"C": baseline.c, "fit_seconds": baseline.seconds, "fitted_on": baseline.source}
+        report["baselines"] = {"NBSVM-bi": {**figures, **fit}}
+    return report, description
+
+
+def _fit_baseline(checkpoint: Checkpoint, data_dir: str | None):
+    """NBSVM-bi on the train split the model was trained on, held out exactly as in training."""
+    from seqtext.baselines import fit_nbsvm
+
+    recipe = load_recipe(None, base=checkpoint.recipe)
+    if recipe.data.dataset == IN_MEMORY:
+        raise DataError("baselines: the model was trained on data in memory, which was not saved; nothing to fit on")
+    loaded = load_splits(
+        recipe.data.dataset,
+        data_directory=data_dir or recipe.data.data_dir,
+        text_column=recipe.data.text_column,
+        label_column=recipe.data.label_column,
+        on_bad_rows=recipe.data.on_bad_rows,
+        validation_fraction=recipe.data.validation_fraction,
+        seed=recipe.seed,
+        label_map=checkpoint.label_map,
+    )
+    train, validation = loaded.splits["train"], loaded.splits.get("validation")
+    held_out = (validation["text"], validation["label"]) if validation is not None else None
+    model = fit_nbsvm(train["text"], train["label"], len(checkpoint.label_map.names), validation=held_out)
+    model.source = f"{loaded.source}, train split ({len(train):,} texts)"
+    return model
 
 
 def evaluation_set(checkpoint: Checkpoint, data=None, split: str = "test", **options) -> tuple[EncodedTexts, str]:
@@ -133,6 +171,7 @@ def evaluation_chunks(
     data_dir: str | None = None,
     on_bad_rows: str | None = None,
     chunk_size: int | None = 512,
+    with_texts: bool = False,
 ) -> tuple[Iterator[EncodedTexts], str]:
     """The labelled texts to evaluate a classifier on, encoded with its own tokenizer and label map, and a
     description of them.
@@ -142,7 +181,8 @@ def evaluation_chunks(
     (its ``split``). When the texts come from one file (``data`` is a file, or the split has a file of its
     own), the file is read and encoded ``chunk_size`` rows at a time (None: at once), so that memory stays
     bounded by the chunk, not the file; otherwise the split is loaded whole, as one chunk. A label the
-    model does not know is an error naming the label and the line.
+    model does not know is an error naming the label and the line. With ``with_texts``, each chunk comes
+    as (encoded, its texts).
     """
     recipe = load_recipe(None, base=checkpoint.recipe)
     config, policy = recipe.data, on_bad_rows or recipe.data.on_bad_rows
@@ -155,7 +195,7 @@ def evaluation_chunks(
         path, description = split_file(data or config.dataset, split, data_dir or config.data_dir)
         description = description and f"{description}, {split} split"
     if path is not None:
-        return _file_chunks(checkpoint, config, path, description, policy, chunk_size), description
+        return _file_chunks(checkpoint, config, path, description, policy, chunk_size, with_texts), description
     loaded = load_splits(
         data if data is not None else config.dataset,
         data_directory=data_dir or config.data_dir,
@@ -172,10 +212,12 @@ def evaluation_chunks(
     if "label" not in table.column_names:
         raise DataError(f"{description} has no labels to evaluate against")
     encoded = EncodedTexts.from_texts(checkpoint.tokenizer, table["text"], table["label"], config.max_length)
-    return iter([encoded]), description
+    return iter([(encoded, table["text"]) if with_texts else encoded]), description
 
 
-def _file_chunks(checkpoint: Checkpoint, config, path: Path, description: str, policy: str, chunk_size: int | None):
+def _file_chunks(
+    checkpoint: Checkpoint, config, path: Path, description: str, policy: str, chunk_size: int | None, with_texts: bool
+):
     found = False
     for rows in iter_rows(path, config.text_column, config.label_column, policy, chunk_size=chunk_size):
         table, _ = encode_labels(rows, checkpoint.label_map, policy)
@@ -183,7 +225,8 @@ def _file_chunks(checkpoint: Checkpoint, config, path: Path, description: str, p
             raise DataError(f"{description} has no labels to evaluate against")
         if len(table):
             found = True
-            yield EncodedTexts.from_texts(checkpoint.tokenizer, table["text"], table["label"], config.max_length)
+            encoded = EncodedTexts.from_texts(checkpoint.tokenizer, table["text"], table["label"], config.max_length)
+            yield (encoded, table["text"]) if with_texts else encoded
     if not found:
         raise DataError(f"{description}: no rows with a label the model knows")
 
@@ -210,25 +253,25 @@ def evaluate_language_model(
     total, correct, scored, state = 0.0, 0, 0, None
     for inputs, targets in streams:
         targets = targets.masked_fill(targets == UNK_ID, IGNORE_INDEX).to(device)  # (B, T)
-        logits, state = model(inputs.to(device), state)  # (B, T, V)
-        losses = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none")
+        losses, predicted, state = model.token_losses(inputs.to(device), targets, state)  # (B, T), (B, T)
         total += losses.sum().item()
         valid = targets != IGNORE_INDEX  # (B, T)
-        correct += int((logits.argmax(-1) == targets)[valid].sum())
+        correct = None if predicted is None else correct + int((predicted == targets)[valid].sum())
         scored += int(valid.sum())
     if scored == 0:
         raise DataError("nothing to evaluate: the text has no tokens the model knows after its first")
     loss = total / scored
+    accuracy = {} if correct is None else {"accuracy": correct / scored}  # none from an adaptive softmax
     if unit == "char":
         return {
             "loss": loss,
             "bpc": loss / math.log(2),
             "perplexity": math.exp(loss),
-            "accuracy": correct / scored,
+            **accuracy,
             "n_chars": scored,
             "n_unknown": int((ids[1:] == UNK_ID).sum()),
         }
-    figures = {"loss": loss, "perplexity": math.exp(loss), "accuracy": correct / scored, "n_tokens": scored}
+    figures = {"loss": loss, "perplexity": math.exp(loss), **accuracy, "n_tokens": scored}
     return {**figures, "n_unknown": int((ids[1:] == UNK_ID).sum())}
 
 

@@ -81,7 +81,10 @@ class Stepper:
             w_ih, _, b_ih, b_hh = weights[0]
             table = self.embedding @ w_ih.T + b_ih  # (V, G*H)
             self.table = table + b_hh if self.cell == "lstm" else table  # the GRU keeps b_hh inside its reset gate
-        self.head_weight, self.head_bias = model.head.weight.T.contiguous(), model.head.bias  # (H, V), (V,)
+        # a plain linear head is one addmm; a projected or adaptive one is the model's own output layer
+        self.output = model.logits if model.adaptive or model.projection is not None else None
+        if self.output is None:
+            self.head_weight, self.head_bias = model.head.weight.T.contiguous(), model.head.bias  # (H, V), (V,)
 
     def step(self, ids: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """ids: (B,), state: each (L, B, H) -> logits (B, V), the next state."""
@@ -106,7 +109,7 @@ class Stepper:
                 h = torch.lerp(torch.tanh(x_n + r * h_n), h, z)  # (1 - z) * n + z * h
             new_h.append(h)
             x = h
-        logits = torch.addmm(self.head_bias, x, self.head_weight)  # (B, V)
+        logits = self.output(x) if self.output is not None else torch.addmm(self.head_bias, x, self.head_weight)  # (B, V)
         next_state = (torch.stack(new_h), torch.stack(new_c)) if self.cell == "lstm" else (torch.stack(new_h),)
         return logits, next_state
 

@@ -22,6 +22,23 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> t
     return probs.masked_fill(~mask, 0.0)  # an all-padding row is NaN after the softmax; make it 0
 
 
+def embedding_dropout(embedding: nn.Embedding, ids: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Look up ``ids`` (B, T) -> (B, T, E), in training with whole rows of the table dropped (AWD-LSTM): a
+    dropped word is zeros wherever it occurs in the batch, the kept rows scaled by 1 / (1 - p)."""
+    if not training or p == 0.0:
+        return embedding(ids)
+    keep = torch.empty(embedding.num_embeddings, 1, device=ids.device).bernoulli_(1 - p) / (1 - p)  # (V, 1)
+    return nn.functional.embedding(ids, embedding.weight * keep, embedding.padding_idx)
+
+
+def locked_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Dropout with one mask per sequence, the same at every step (variational dropout): x (B, T, D)."""
+    if not training or p == 0.0:
+        return x
+    mask = torch.empty(x.shape[0], 1, x.shape[2], device=x.device, dtype=x.dtype).bernoulli_(1 - p) / (1 - p)  # (B, 1, D)
+    return x * mask
+
+
 def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Reverse each row's first ``lengths[b]`` steps and leave its padding in place. Its own inverse.
 

@@ -288,7 +288,11 @@ _SECTIONS = ("data", "tokenizer", "batching", "model", "train", "series")
 
 
 def _coerce(value, hint, name: str):
-    """``value`` as type ``hint`` (int, float, str, bool, or one of them | None), or a ConfigError."""
+    """``value`` as type ``hint`` (int, float, str, bool, or one of them | None; or tuple[int, ...]), or a ConfigError."""
+    if typing.get_origin(hint) is tuple:
+        if isinstance(value, (list, tuple)):
+            return tuple(_coerce(item, typing.get_args(hint)[0], f"{name}[{i}]") for i, item in enumerate(value))
+        raise ConfigError(f"{name} must be a list, not {value!r}")
     options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if value is None:
         if type(None) in options:

@@ -60,6 +60,12 @@ def print_evaluation(report: dict, description: str) -> None:
     for name, row in zip(report["labels"], report["confusion"]):
         confusion.add_row(name, *(f"{count:,}" for count in row))
     console.print(confusion)
+    for name, baseline in report.get("baselines", {}).items():
+        console.print(
+            f"[bold]{name}[/bold] (fitted on {baseline['fitted_on']} in {baseline['fit_seconds']:.0f} s, C={baseline['C']}), "
+            f"the same examples: accuracy {baseline['accuracy']:.4f} · macro-F1 {baseline['macro_f1']:.4f} · "
+            f"seqtext {report['accuracy'] - baseline['accuracy']:+.4f} accuracy"
+        )
 
 
 def print_language_model_evaluation(report: dict, description: str) -> None:
@@ -76,7 +82,7 @@ def print_language_model_evaluation(report: dict, description: str) -> None:
         rows = (
             ("loss", f"{report['loss']:.4f} nats/token"),
             ("perplexity", f"{report['perplexity']:.3f}"),
-            ("next-token accuracy", f"{report['accuracy']:.4f}"),
+            *([("next-token accuracy", f"{report['accuracy']:.4f}")] if "accuracy" in report else []),
             ("tokens scored", f"{report['n_tokens']:,}"),
         )
     for name, value in rows:

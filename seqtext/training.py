@@ -156,7 +156,9 @@ class _Run:
         if self.shard.world > 1:
             self.task.shard = self.shard
             device_ids = [self.device.index] if self.device.type == "cuda" else None
-            self.task.runner = DistributedDataParallel(self.model, device_ids=device_ids)
+            # an adaptive softmax's cluster that no target of a batch falls in gets no gradient that step
+            unused = getattr(self.model, "adaptive", False)
+            self.task.runner = DistributedDataParallel(self.model, device_ids=device_ids, find_unused_parameters=unused)
         if self.config.unfreeze and self.shard.world > 1:
             raise ConfigError(
                 "train.unfreeze changes which weights train each epoch, which DistributedDataParallel cannot follow"

@@ -29,6 +29,9 @@ def _command(kind, data, run, processes, *extra):
         recipe, options = RECIPES / "sst2.yaml", [*TINY_MODEL, *NO_DROPOUT, "--batching.batch_size", "16"]
     else:
         recipe, options = RECIPES / "shakespeare.yaml", [*TINY_LM, "--model.dropout", "0", "--batching.batch_size", "6"]
+    if kind == "adaptive_word_lm":  # the review encoder's output layer, whose rare clusters may get no target
+        options += ["--tokenizer.kind", "word", "--tokenizer.path", "null", "--tokenizer.vocab_size", "null"]
+        options += ["--model.output", "adaptive", "--model.adaptive_cutoffs", "[50, 200]"]
     arguments = ["train", str(recipe), "--data", str(data), "--out", str(run), "--max-steps", str(STEPS), *options]
     arguments += ["--train.eval_every", "6", "--train.log_every", "1", *extra]
     return [*LAUNCHER, f"--nproc_per_node={processes}", "-m", "seqtext", *arguments]
@@ -41,7 +44,7 @@ def _train(kind, data, run, processes, *extra):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["classifier", "language_model"])
+@pytest.mark.parametrize("kind", ["classifier", "language_model", "adaptive_word_lm"])
 def test_two_processes_train_what_one_process_trains_with_the_same_global_batch(kind, tmp_path, sst2_slice, shakespeare_slice):
     data = sst2_slice if kind == "classifier" else shakespeare_slice
     # plain SGD: unlike Adam, its step grows with the gradient, so a wrongly scaled or unsharded loss shows

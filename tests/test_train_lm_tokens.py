@@ -1,9 +1,11 @@
 """Language models over word and BPE tokens: trained, evaluated (perplexity, no bits per character) and
-sampled through the API and the command line, on the first 20,000 characters of Tiny Shakespeare."""
+sampled through the API and the command line, on the first 20,000 characters of Tiny Shakespeare; the word
+model with a full softmax and with an adaptive one."""
 
 import json
 
 import pytest
+import torch
 
 import seqtext
 from seqtext.cli import main
@@ -13,24 +15,29 @@ from .conftest import RECIPES
 TINY_LM = {"model": {"embedding_size": 8, "hidden_size": 16, "num_layers": 1}, "batching": {"batch_size": 4, "bptt": 16}}
 
 
-@pytest.fixture(scope="module", params=["word", "bpe"])
+@pytest.fixture(scope="module", params=["word", "bpe", "word-adaptive"])
 def token_model(request, tmp_path_factory, shakespeare_slice):
-    kind = request.param
+    kind, _, output = request.param.partition("-")
     tokenizer = {"kind": kind, "path": None, "vocab_size": 400 if kind == "bpe" else None, "lowercase": kind == "word"}
-    out = tmp_path_factory.mktemp("lm") / kind
+    model = {**TINY_LM["model"], **({"output": "adaptive", "adaptive_cutoffs": [50, 200]} if output else {})}
+    out = tmp_path_factory.mktemp("lm") / request.param
     return seqtext.train(
         RECIPES / "shakespeare.yaml",
         out,
         data__dataset=str(shakespeare_slice),
         tokenizer=tokenizer,
         train={"max_steps": 4},
-        **TINY_LM,
+        model=model,
+        batching=TINY_LM["batching"],
     )
 
 
 def test_a_token_model_reports_perplexity_per_token_and_no_bits_per_character(token_model, capsys):
     assert token_model.unit == "token" and token_model.tokenizer.kind in ("word", "bpe")
     assert set(token_model.validation) >= {"loss", "perplexity", "n_tokens"} and "bpc" not in token_model.validation
+    adaptive = isinstance(token_model.module.head, torch.nn.AdaptiveLogSoftmaxWithLoss)
+    assert adaptive == (token_model.config.output == "adaptive")
+    assert ("accuracy" in token_model.validation) != adaptive  # the adaptive softmax has no cheap most likely token
     assert main(["evaluate", str(token_model.run_dir), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert "bpc" not in result and result["perplexity"] == pytest.approx(token_model.validation["perplexity"])

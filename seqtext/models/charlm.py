@@ -1,4 +1,8 @@
-"""Character-level language model: embedding -> N-layer LSTM / GRU -> linear layer over the vocabulary.
+"""Language model over characters, words or BPE pieces: embedding -> N-layer LSTM / GRU -> an output layer.
+
+The output layer is a full softmax (a linear layer over the vocabulary, optionally tied to the embedding
+through a projection) or an adaptive softmax (Grave et al. 2017: frequent tokens in a small head, rare ones
+in cheaper clusters), which is what makes a 30,000-word vocabulary affordable on a CPU.
 
 The recurrent state is an argument and a result of ``forward``, never kept on the module, so that
 training can carry it from one window of a stream to the next (truncated back-propagation through
@@ -10,10 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from seqtext.errors import ConfigError
-from seqtext.nn import CELLS
+from seqtext.nn import CELLS, embedding_dropout, locked_dropout
+
+IGNORE_INDEX = -100  # a target that is not scored (as batching.IGNORE_INDEX)
+OUTPUTS = ("full", "adaptive")
 
 State = tuple[torch.Tensor, ...]  # LSTM: (h, c), GRU: (h,); each (num_layers, B, H)
 
@@ -25,7 +33,12 @@ class LanguageModelConfig:
     num_layers: int = 2
     cell: str = "lstm"  # lstm or gru (multi-layer nn modules; the classifier also takes reference_lstm)
     dropout: float = 0.2  # on the embedding, between recurrent layers, and before the output layer
-    tie_weights: bool = False  # share the embedding with the output layer (needs embedding_size == hidden_size)
+    tie_weights: bool = False  # share the embedding with the output layer (through a projection if sizes differ)
+    output: str = "full"  # full softmax, or adaptive (nn.AdaptiveLogSoftmaxWithLoss)
+    adaptive_cutoffs: tuple[int, ...] = (2000, 10000)  # adaptive only: the head's and each cluster's last id
+    adaptive_div: float = 4.0  # adaptive only: each cluster's projection is this much narrower than the last
+    embedding_dropout: float = 0.0  # AWD-LSTM: drop whole words (rows of the embedding) in training
+    locked_dropout: bool = False  # AWD-LSTM: one dropout mask per sequence, the same at every step
 
     def __post_init__(self):
         if self.cell not in ("lstm", "gru"):
@@ -35,10 +48,18 @@ class LanguageModelConfig:
                 raise ConfigError(f"model.{name} must be at least 1, not {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout must be in [0, 1), not {self.dropout}")
-        if self.tie_weights and self.embedding_size != self.hidden_size:
-            raise ConfigError(
-                f"model.tie_weights needs embedding_size == hidden_size, not {self.embedding_size} and {self.hidden_size}"
-            )
+        if not 0.0 <= self.embedding_dropout < 1.0:
+            raise ConfigError(f"model.embedding_dropout must be in [0, 1), not {self.embedding_dropout}")
+        if self.output not in OUTPUTS:
+            raise ConfigError(f"model.output must be one of {', '.join(OUTPUTS)}, not {self.output!r}")
+        self.adaptive_cutoffs = tuple(self.adaptive_cutoffs)
+        if self.output == "adaptive":
+            if self.tie_weights:
+                raise ConfigError("model.tie_weights works with output: full only")
+            if list(self.adaptive_cutoffs) != sorted(set(self.adaptive_cutoffs)) or not self.adaptive_cutoffs[0] > 0:
+                raise ConfigError(f"model.adaptive_cutoffs must be increasing positive ids, not {list(self.adaptive_cutoffs)}")
+            if self.adaptive_div < 1:
+                raise ConfigError(f"model.adaptive_div must be at least 1, not {self.adaptive_div}")
 
 
 class CharLM(nn.Module):
@@ -51,7 +72,19 @@ class CharLM(nn.Module):
             config.embedding_size, config.hidden_size, config.num_layers, batch_first=True, dropout=between
         )
         self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.hidden_size, vocab_size)
+        self.projection = None
+        if config.output == "adaptive":
+            if config.adaptive_cutoffs[-1] >= vocab_size:
+                raise ConfigError(
+                    f"model.adaptive_cutoffs must be below the vocabulary size {vocab_size}, not {list(config.adaptive_cutoffs)}"
+                )
+            self.head = nn.AdaptiveLogSoftmaxWithLoss(
+                config.hidden_size, vocab_size, list(config.adaptive_cutoffs), div_value=config.adaptive_div
+            )
+            return
+        tied_projection = config.tie_weights and config.embedding_size != config.hidden_size
+        self.projection = nn.Linear(config.hidden_size, config.embedding_size) if tied_projection else None
+        self.head = nn.Linear(config.embedding_size if tied_projection else config.hidden_size, vocab_size)
         if config.tie_weights:
             self.head.weight = self.embedding.weight
 
@@ -59,16 +92,56 @@ class CharLM(nn.Module):
     def vocab_size(self) -> int:
         return self.embedding.num_embeddings
 
-    def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        """ids: (B, T), state: each (L, B, H) or None (zeros) -> logits (B, T, V), the state after step T."""
-        x = self.dropout(self.embedding(ids))  # (B, T, E)
+    @property
+    def adaptive(self) -> bool:
+        return self.config.output == "adaptive"
+
+    def features(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """ids: (B, T), state: each (L, B, H) or None (zeros) -> what the output layer reads (B, T, H), the state."""
+        x = self._dropout(embedding_dropout(self.embedding, ids, self.config.embedding_dropout, self.training))  # (B, T, E)
         if self.config.cell == "lstm":
             h, (h_n, c_n) = self.rnn(x, state)  # (B, T, H)
             new_state = (h_n, c_n)
         else:
             h, h_n = self.rnn(x, state[0] if state is not None else None)  # (B, T, H)
             new_state = (h_n,)
-        return self.head(self.dropout(h)), new_state  # (B, T, V)
+        return self._dropout(h), new_state
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """(..., H) -> scores over the vocabulary (..., V): logits, or log-probabilities for the adaptive softmax."""
+        if self.adaptive:
+            return self.head.log_prob(h.reshape(-1, h.shape[-1])).view(*h.shape[:-1], -1)
+        return self.head(self.projection(h) if self.projection is not None else h)
+
+    def forward(self, ids: torch.Tensor, state: State | None = None, targets: torch.Tensor | None = None):
+        """ids: (B, T), state: each (L, B, H) or None (zeros) -> scores (B, T, V), the state after step T.
+        With ``targets`` (B, T): ``token_losses`` instead (one call, so DistributedDataParallel sees it)."""
+        if targets is not None:
+            return self.token_losses(ids, targets, state)
+        h, new_state = self.features(ids, state)
+        return self.logits(h), new_state  # (B, T, V)
+
+    def token_losses(
+        self, ids: torch.Tensor, targets: torch.Tensor, state: State | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, State]:
+        """ids, targets: (B, T) -> each target's negative log-likelihood (B, T) (0 where IGNORE_INDEX), the
+        most likely next id (B, T), and the state. The adaptive softmax scores only the targets' clusters
+        and gives no most likely id (None): finding it would cost the full softmax it saves."""
+        h, new_state = self.features(ids, state)  # (B, T, H)
+        if not self.adaptive:
+            logits = self.logits(h)  # (B, T, V)
+            scores = logits.flatten(0, 1).to(torch.promote_types(logits.dtype, torch.float32))  # half precision scored in float32
+            losses = F.cross_entropy(scores, targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none")
+            return losses.view_as(targets), logits.argmax(-1), new_state
+        flat, wanted = h.flatten(0, 1), targets.flatten()  # (B*T, H), (B*T,)
+        valid = wanted != IGNORE_INDEX
+        losses = torch.zeros(wanted.shape, dtype=h.dtype, device=h.device)  # (B*T,)
+        if valid.any():
+            losses[valid] = -self.head(flat[valid], wanted[valid]).output
+        return losses.view_as(targets), None, new_state
+
+    def _dropout(self, x: torch.Tensor) -> torch.Tensor:
+        return locked_dropout(x, self.config.dropout, self.training) if self.config.locked_dropout else self.dropout(x)
 
 
 def detach_state(state: State | None) -> State | None:

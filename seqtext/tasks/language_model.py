@@ -59,16 +59,24 @@ class LanguageModelTask:
 
     def step(self, batch: tuple[torch.Tensor, torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor, dict]:
         inputs, targets = self.shard.take(batch[0]).to(device), self.shard.take(batch[1]).to(device)  # (B, T)
-        logits, state = self.runner(inputs, self.state)  # (B, T, V)
-        self.state = detach_state(state)
-        if self.shard.world == 1:
-            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
-        else:
-            total = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum")
-            loss = self.shard.mean(total, float((batch[1] != IGNORE_INDEX).sum()))
         valid = targets != IGNORE_INDEX
-        correct, n = int((logits.argmax(-1) == targets)[valid].sum()), int(valid.sum())
-        return loss, loss, {"correct": correct, "n": n, "tokens": n}
+        if self.model.adaptive:  # no logits to give: the adaptive softmax scores the targets' clusters only
+            losses, predicted, state = self.runner(inputs, self.state, targets=targets)  # (B, T), (B, T)
+            total = losses.sum()
+        else:
+            logits, state = self.runner(inputs, self.state)  # (B, T, V)
+            reduction = "mean" if self.shard.world == 1 else "sum"
+            total = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction=reduction)
+            predicted = logits.argmax(-1)  # (B, T)
+        self.state = detach_state(state)
+        if self.shard.world > 1:
+            loss = self.shard.mean(total, float((batch[1] != IGNORE_INDEX).sum()))
+        else:
+            loss = total if not self.model.adaptive else total / valid.sum()
+        n = int(valid.sum())
+        if predicted is None:
+            return loss, loss, {"n": n, "tokens": n}
+        return loss, loss, {"correct": int((predicted == targets)[valid].sum()), "n": n, "tokens": n}
 
     def validate(self, device: torch.device) -> dict:
         report = evaluate_language_model(self.model, self.validation_ids, device=device, unit=self.unit)

@@ -3,7 +3,8 @@ import torch
 import torch.nn.functional as F
 
 from seqtext.errors import ConfigError
-from seqtext.models.charlm import CharLM, LanguageModelConfig
+from seqtext.models.charlm import IGNORE_INDEX, CharLM, LanguageModelConfig
+from seqtext.nn import embedding_dropout, locked_dropout
 
 
 def _model(cell="lstm", layers=2, **options):
@@ -34,8 +35,75 @@ def test_the_state_is_returned_not_kept():
     assert torch.equal(model(ids)[0], model(ids)[0])  # nothing on the module changed between calls
 
 
-def test_tied_weights_share_one_tensor_and_need_equal_sizes():
+def test_tied_weights_share_one_tensor_through_a_projection_when_sizes_differ():
     model = CharLM(LanguageModelConfig(24, 24, 1, tie_weights=True), vocab_size=30)
-    assert model.head.weight is model.embedding.weight
-    with pytest.raises(ConfigError, match="tie_weights needs embedding_size == hidden_size, not 16 and 24"):
-        LanguageModelConfig(16, 24, tie_weights=True)
+    assert model.head.weight is model.embedding.weight and model.projection is None
+    projected = CharLM(LanguageModelConfig(16, 24, 1, tie_weights=True), vocab_size=30)
+    assert projected.head.weight is projected.embedding.weight
+    assert tuple(projected.projection.weight.shape) == (16, 24)  # hidden 24 -> embedding 16
+    logits, _ = projected(torch.randint(30, (2, 5)))
+    assert tuple(logits.shape) == (2, 5, 30)
+
+
+def _adaptive(**options):
+    torch.manual_seed(0)
+    config = LanguageModelConfig(16, 24, 1, output="adaptive", adaptive_cutoffs=(8, 20), **options)
+    return CharLM(config, vocab_size=30).double().eval()
+
+
+def test_adaptive_scores_are_log_probabilities_and_token_losses_match_them():
+    model = _adaptive()
+    ids = torch.randint(30, (3, 9))
+    targets = torch.randint(30, (3, 9))
+    targets[1, 4:] = IGNORE_INDEX
+    scores, _ = model(ids)  # (B, T, V)
+    assert torch.allclose(scores.exp().sum(-1), torch.ones(3, 9, dtype=torch.float64), atol=1e-10)
+    losses, predicted, _ = model.token_losses(ids, targets)
+    expected = F.cross_entropy(scores.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none")
+    assert torch.allclose(losses.flatten(), expected, atol=1e-10)
+    assert torch.equal(losses[1, 4:], torch.zeros(5, dtype=torch.float64))
+    assert predicted is None  # the most likely id would cost the full softmax
+
+
+def test_full_softmax_token_losses_match_cross_entropy():
+    model = _model()
+    ids, targets = torch.randint(30, (2, 7)), torch.randint(30, (2, 7))
+    logits, _ = model(ids)
+    losses, predicted, _ = model.token_losses(ids, targets)
+    assert torch.allclose(losses.flatten(), F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none"))
+    assert torch.equal(predicted, logits.argmax(-1))
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"output": "sampled"}, "model.output must be one of full, adaptive, not 'sampled'"),
+        ({"output": "adaptive", "adaptive_cutoffs": (20, 8)}, r"model.adaptive_cutoffs must be increasing positive ids, not \[20, 8\]"),
+        ({"output": "adaptive", "tie_weights": True}, "model.tie_weights works with output: full only"),
+        ({"embedding_dropout": 1.0}, r"model.embedding_dropout must be in \[0, 1\), not 1.0"),
+    ],
+)
+def test_bad_output_options_are_one_line_errors(options, message):
+    with pytest.raises(ConfigError, match=message):
+        LanguageModelConfig(16, 24, 1, **options)
+
+
+def test_adaptive_cutoffs_must_fit_the_vocabulary():
+    with pytest.raises(ConfigError, match=r"below the vocabulary size 30, not \[8, 30\]"):
+        CharLM(LanguageModelConfig(16, 24, 1, output="adaptive", adaptive_cutoffs=(8, 30)), vocab_size=30)
+
+
+def test_embedding_dropout_drops_whole_words_and_locked_dropout_one_mask_per_sequence():
+    torch.manual_seed(0)
+    embedding = torch.nn.Embedding(50, 6)
+    ids = torch.tensor([[3, 3, 3, 7, 7, 9] * 4])
+    x = embedding_dropout(embedding, ids, 0.5, training=True)  # (1, 24, 6)
+    for word in (3, 7, 9):
+        rows = x[ids == word]  # every occurrence of a word is dropped or kept together
+        assert torch.equal(rows, rows[:1].expand_as(rows))
+        assert torch.equal(rows[0], torch.zeros(6)) or torch.allclose(rows[0], embedding.weight[word] * 2)
+    assert torch.equal(embedding_dropout(embedding, ids, 0.5, training=False), embedding(ids))
+    h = torch.ones(3, 10, 8)
+    dropped = locked_dropout(h, 0.5, training=True)
+    assert torch.equal(dropped, dropped[:, :1].expand_as(dropped))  # the same mask at every step
+    assert set(dropped.unique().tolist()) <= {0.0, 2.0}

@@ -1,0 +1,88 @@
+"""The output layer of a word language model over 25,000 words, chosen by validation perplexity per CPU-minute.
+
+Three output layers under recipes/reviews-lm.yaml's model (embedding 128, one LSTM of 256), each trained
+for the same minutes on the same corpus (IMDB's train reviews as documents, the last 2% validating),
+seed 0, one after another in one run:
+
+- full: a linear layer over the vocabulary and a full softmax (the textbook LM);
+- tied: the embedding shared with the output layer through a 256 -> 128 projection (Press & Wolf 2017;
+  Inan et al. 2017), half the output layer's multiply-adds;
+- adaptive: ``nn.AdaptiveLogSoftmaxWithLoss`` (Grave et al. 2017), the 2,000 most frequent words in the
+  head, two cheaper clusters for the rest.
+
+Each run's schedule is fitted to the minutes (``train.max_minutes``), so each ends with its learning rate
+decayed: the comparison is what each reaches in that time, not a snapshot mid-schedule.
+
+    python bench/lm_output.py [--minutes 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import seqtext  # noqa: E402
+from bench.common import write_section  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUTS = {
+    "full": {"output": "full", "tie_weights": False},
+    "tied": {"output": "full", "tie_weights": True},
+    "adaptive": {"output": "adaptive", "tie_weights": False},
+}
+
+
+def measure(name: str, minutes: float, out: Path) -> dict:
+    model = seqtext.train(
+        ROOT / "recipes" / "reviews-lm.yaml",
+        out / name,
+        data__corpus_splits="train",
+        data__train_fraction=0.98,
+        model=OUTPUTS[name],
+        train={"max_minutes": minutes, "eval_every": 10**9, "log_every": 20},
+    )
+    rows = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines()]
+    train_rows = [r for r in rows if r["split"] == "train"]
+    steps = train_rows[-1]["step"]
+    tokens_per_s = sum(r["tokens_per_s"] for r in train_rows[1:]) / max(1, len(train_rows) - 1)  # the first holds warm-up
+    return {
+        "perplexity": model.validation["perplexity"],
+        "loss": model.validation["loss"],
+        "steps": steps,
+        "tokens_per_s": tokens_per_s,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=4.0, help="training minutes for each output layer")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md as it is")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        results = {name: measure(name, args.minutes, Path(folder)) for name in OUTPUTS}
+    print(json.dumps(results, indent=2))
+    full = results["full"]
+    rows = [
+        f"| {name} | {r['tokens_per_s']:,.0f} | {r['tokens_per_s'] / full['tokens_per_s']:.2f}x | {r['steps']:,} | "
+        f"{r['loss']:.3f} | {r['perplexity']:.1f} |"
+        for name, r in results.items()
+    ]
+    best = min(results, key=lambda name: results[name]["perplexity"])
+    body = (
+        f"`python bench/lm_output.py --minutes {args.minutes:g}`: recipes/reviews-lm.yaml's model (word vocabulary of "
+        f"25,000, embedding 128, LSTM 256, batch 64 x 70 tokens), {args.minutes:g} minutes each on IMDB's train reviews, "
+        "validation on the last 2% of them, seed 0.\n\n"
+        "| output layer | train tokens/s | vs full | steps | validation loss (nats/token) | perplexity |\n"
+        "|---|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + f"\n\nLowest perplexity in the same minutes: **{best}**."
+    )
+    if not args.no_write:
+        write_section("lm_output", body)
+
+
+if __name__ == "__main__":
+    main()
