@@ -59,6 +59,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
     ),
     "imdb_pretrained": (["-m", "seqtext", "train", "recipes/imdb-pretrained.yaml", "--out", "runs/imdb-pretrained"], None),
     "sst2_pretrained": (["-m", "seqtext", "train", "recipes/sst2-pretrained.yaml", "--out", "runs/sst2-pretrained"], None),
+    "few_labels": (["bench/few_labels.py", "--sizes", "500", "2000", "--test-size", "5000"], None),
     "peers": (
         ["bench/peers.py", "imdb", "sst2", "trec", "--seqtext", "runs/imdb-pretrained", "runs/sst2-pretrained"],
         None,

@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--baselines",
         action="store_true",
-        help="classifiers: also fit NBSVM-bi (needs scikit-learn) on the model's own train split and score it on the same texts",
+        help="classifiers: also fit NBSVM-bi (needs scikit-learn) on the model's own train split, its C chosen on the "
+        "model's validation split, and score it on the same texts",
     )
     evaluate.add_argument(
         "--horizon", type=int, metavar="H", help="forecasters: values to forecast from each window (default: the model's)"

@@ -115,8 +115,8 @@ def evaluate_checkpoint(
     ``data_dir``, ``on_bad_rows`` and ``chunk_size``); returns (report, description). With ``baselines``,
     the report's ``baselines`` holds NBSVM-bi's report on the same texts, fitted on the model's own train
     split (its C chosen on the model's validation split)."""
+    chunks, description = evaluation_chunks(checkpoint, data, split, **options, with_texts=True)  # bad data fails here
     baseline = _fit_baseline(checkpoint, options.get("data_dir")) if baselines else None
-    chunks, description = evaluation_chunks(checkpoint, data, split, **options, with_texts=True)
     logits, labels, baseline_scores = [], [], []
     for encoded, texts in chunks:
         logits.append(classify(checkpoint.model, encoded))

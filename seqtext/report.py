@@ -75,7 +75,7 @@ def print_language_model_evaluation(report: dict, description: str) -> None:
             ("loss", f"{report['loss']:.4f} nats/char"),
             ("bits per character", f"{report['bpc']:.4f}"),
             ("perplexity", f"{report['perplexity']:.3f}"),
-            ("next-character accuracy", f"{report['accuracy']:.4f}"),
+            *([("next-character accuracy", f"{report['accuracy']:.4f}")] if "accuracy" in report else []),
             ("characters scored", f"{report['n_chars']:,}"),
         )
     else:  # a word or BPE model: figures per token, no bits per character

@@ -56,7 +56,8 @@ class LanguageModelConfig:
         if self.output == "adaptive":
             if self.tie_weights:
                 raise ConfigError("model.tie_weights works with output: full only")
-            if list(self.adaptive_cutoffs) != sorted(set(self.adaptive_cutoffs)) or not self.adaptive_cutoffs[0] > 0:
+            cutoffs = list(self.adaptive_cutoffs)
+            if not cutoffs or cutoffs != sorted(set(cutoffs)) or cutoffs[0] <= 0:
                 raise ConfigError(f"model.adaptive_cutoffs must be increasing positive ids, not {list(self.adaptive_cutoffs)}")
             if self.adaptive_div < 1:
                 raise ConfigError(f"model.adaptive_div must be at least 1, not {self.adaptive_div}")
@@ -138,6 +139,8 @@ class CharLM(nn.Module):
         losses = torch.zeros(wanted.shape, dtype=h.dtype, device=h.device)  # (B*T,)
         if valid.any():
             losses[valid] = -self.head(flat[valid], wanted[valid]).output
+        else:  # nothing to score: a loss of 0 that still reaches the weights, so backward (and DDP) work
+            losses = losses + 0.0 * flat.sum()
         return losses.view_as(targets), None, new_state
 
     def _dropout(self, x: torch.Tensor) -> torch.Tensor:

@@ -65,6 +65,14 @@ def test_adaptive_scores_are_log_probabilities_and_token_losses_match_them():
     assert predicted is None  # the most likely id would cost the full softmax
 
 
+def test_a_window_with_nothing_to_score_still_has_a_gradient_path():
+    model = _adaptive().train()
+    ids = torch.randint(30, (2, 4))
+    losses, _, _ = model.token_losses(ids, torch.full((2, 4), IGNORE_INDEX))
+    losses.sum().backward()  # no error: the zero loss reaches the weights
+    assert losses.sum().item() == 0.0 and model.rnn.weight_hh_l0.grad is not None
+
+
 def test_full_softmax_token_losses_match_cross_entropy():
     model = _model()
     ids, targets = torch.randint(30, (2, 7)), torch.randint(30, (2, 7))
@@ -80,6 +88,7 @@ def test_full_softmax_token_losses_match_cross_entropy():
         ({"output": "sampled"}, "model.output must be one of full, adaptive, not 'sampled'"),
         ({"output": "adaptive", "adaptive_cutoffs": (20, 8)}, r"model.adaptive_cutoffs must be increasing positive ids, not \[20, 8\]"),
         ({"output": "adaptive", "tie_weights": True}, "model.tie_weights works with output: full only"),
+        ({"output": "adaptive", "adaptive_cutoffs": ()}, r"model.adaptive_cutoffs must be increasing positive ids, not \[\]"),
         ({"embedding_dropout": 1.0}, r"model.embedding_dropout must be in \[0, 1\), not 1.0"),
     ],
 )
