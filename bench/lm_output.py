@@ -14,6 +14,7 @@ Each run's schedule is fitted to the minutes (``train.max_minutes``), so each en
 decayed: the comparison is what each reaches in that time, not a snapshot mid-schedule.
 
     python bench/lm_output.py [--minutes 4]
+    python bench/lm_output.py --throughput     # training tokens/s only, on random ids (a minute)
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import seqtext  # noqa: E402
 from bench.common import write_section  # noqa: E402
+from seqtext.models.charlm import CharLM, LanguageModelConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUTS = {
@@ -58,11 +63,35 @@ def measure(name: str, minutes: float, out: Path) -> dict:
     }
 
 
+def throughput(vocab: int = 30000, batch: int = 32, bptt: int = 70, steps: int = 5) -> dict[str, float]:
+    """Training tokens/s of each output layer on Zipf-like random targets, after three warm-up steps."""
+    rates = {}
+    for name, options in OUTPUTS.items():
+        torch.manual_seed(0)
+        model = CharLM(LanguageModelConfig(128, 256, 1, dropout=0.0, **options), vocab).train()
+        optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+        ids = torch.randint(vocab, (batch, bptt))
+        targets = torch.distributions.Exponential(torch.tensor(1 / 800.0)).sample((batch, bptt)).long().clamp(max=vocab - 1)
+        for step in range(3 + steps):
+            if step == 3:
+                start = time.perf_counter()
+            losses, _, _ = model.token_losses(ids, targets)
+            optimizer.zero_grad()
+            losses.mean().backward()
+            optimizer.step()
+        rates[name] = batch * bptt * steps / (time.perf_counter() - start)
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=4.0, help="training minutes for each output layer")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md as it is")
+    parser.add_argument("--throughput", action="store_true", help="only the training tokens/s of each, on random ids")
     args = parser.parse_args()
+    if args.throughput:
+        print(json.dumps({name: round(rate) for name, rate in throughput().items()}))
+        return
     with tempfile.TemporaryDirectory() as folder:
         results = {name: measure(name, args.minutes, Path(folder)) for name in OUTPUTS}
     print(json.dumps(results, indent=2))

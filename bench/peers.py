@@ -43,7 +43,10 @@ def splits(name: str, seed: int) -> tuple[dict, tuple[str, ...]]:
     """The recipe's train / validation / test splits as (texts, label ids), and the label names."""
     recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml", {"seed": seed})
     data = load_labelled(recipe)
-    parts = {split: (list(data.splits[split]["text"]), np.asarray(data.splits[split]["label"])) for split in data.splits}
+    parts = {
+        split: (list(data.splits[split]["text"]), np.asarray(data.splits[split]["label"]))
+        for split in ("train", "validation", "test")
+    }
     return parts, tuple(data.label_map.names)
 
 
