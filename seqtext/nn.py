@@ -82,14 +82,18 @@ class RecurrentEncoder(nn.Module):
                 self.backward_layers.append(rnn(size, hidden_size, batch_first=True))
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x: (B, T, E), lengths: (B,), mask: (B, T) -> outputs (B, T, D), 0 on padding."""
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor, backward_input: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """x: (B, T, E), lengths: (B,), mask: (B, T) -> outputs (B, T, D), 0 on padding. ``backward_input``
+        (B, T, E), if given, is what the first backward layer reads instead of ``x`` (its own embedding)."""
         for layer, forward_rnn in enumerate(self.forward_layers):
             if layer > 0:
                 x = self.dropout(x)
             outputs, _ = forward_rnn(x)  # (B, T, H)
             if self.backward_layers:
-                backward, _ = self.backward_layers[layer](reverse_within_length(x, lengths))  # (B, T, H)
+                inputs = backward_input if layer == 0 and backward_input is not None else x
+                backward, _ = self.backward_layers[layer](reverse_within_length(inputs, lengths))  # (B, T, H)
                 outputs = torch.cat([outputs, reverse_within_length(backward, lengths)], dim=-1)  # (B, T, 2H)
             x = outputs * mask[:, :, None]  # (B, T, D)
         return x

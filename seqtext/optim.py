@@ -33,9 +33,12 @@ def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
     return config.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+EMBEDDINGS = ("embedding.", "backward_embedding.")  # a classifier's two directions may each have one
+
+
 def layer_of(name: str, model: torch.nn.Module) -> int:
     """The layer (from 0, the embedding) that the parameter ``name`` belongs to."""
-    if name.startswith("embedding."):
+    if name.startswith(EMBEDDINGS):
         return 0
     match = re.match(r"encoder\.(?:forward|backward)_layers\.(\d+)\.", name) or re.match(r"rnn\.\w+_l(\d+)", name)
     return int(match.group(1)) + 1 if match else top_layer(model)
@@ -54,7 +57,7 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig, fused: bool = Tr
 
     # no weight decay on biases and the embedding: decaying rare words' vectors to 0 only forgets them
     def decays(name: str, parameter: torch.Tensor) -> bool:
-        return parameter.ndim >= 2 and not name.startswith("embedding.")
+        return parameter.ndim >= 2 and not name.startswith(EMBEDDINGS)
 
     named = list(model.named_parameters())
     if config.layer_lr_decay is None:

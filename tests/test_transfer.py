@@ -38,7 +38,7 @@ def language_models(tmp_path_factory, sst2_slice):
 def _classifier_recipe(sst2_slice, encoder_from, **model):
     overrides = {
         "data.dataset": str(sst2_slice),
-        "model": {**SIZES, "attention_size": 8, "encoder_from": str(encoder_from), **model},
+        "model": {**SIZES, "attention_size": 8, "encoder_from": str(encoder_from), "embedding_per_direction": True, **model},
     }
     return load_recipe(RECIPES / "sst2.yaml", overrides)
 
@@ -51,10 +51,35 @@ def test_each_direction_starts_from_its_language_model(language_models, sst2_sli
     load_encoders(classifier, encoders)
     forward, backward = encoders["forward"].model, encoders["backward"].model
     assert torch.equal(classifier.embedding.weight[1:], forward.embedding.weight[1:])
-    assert (classifier.embedding.weight[PAD_ID] == 0).all()
+    assert torch.equal(classifier.backward_embedding.weight[1:], backward.embedding.weight[1:])
+    assert not torch.equal(forward.embedding.weight, backward.embedding.weight)
+    assert (classifier.embedding.weight[PAD_ID] == 0).all() and (classifier.backward_embedding.weight[PAD_ID] == 0).all()
     assert torch.equal(classifier.encoder.forward_layers[0].weight_hh_l0, forward.rnn.weight_hh_l0)
     assert torch.equal(classifier.encoder.backward_layers[0].weight_ih_l0, backward.rnn.weight_ih_l0)
     assert not torch.equal(forward.rnn.weight_hh_l0, backward.rnn.weight_hh_l0)
+
+
+def test_each_direction_reads_text_as_its_language_model_did(language_models, sst2_slice):
+    """The classifier's forward states on a padded batch are the forward model's on each text, and its
+    backward states are the backward model's on each text reversed: the same inputs, weights and order."""
+    encoders = pretrained_encoders(language_models)
+    recipe = _classifier_recipe(sst2_slice, language_models)
+    tokenizer = encoders["forward"].tokenizer
+    classifier = seqtext.kinds.KINDS["classifier"].module(recipe.model, tokenizer.vocab_size, 2).eval()
+    load_encoders(classifier, encoders)
+    texts = ["a gorgeous , witty , seductive movie .", "dull", "it 's a charming and often affecting journey ."]
+    rows = [torch.tensor(tokenizer.encode(text)) for text in texts]
+    lengths = torch.tensor([len(row) for row in rows])
+    ids = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=PAD_ID)
+    mask = (ids != PAD_ID).float()
+    with torch.no_grad():
+        states = classifier.encoder(classifier.embedding(ids), lengths, mask, classifier.backward_embedding(ids))  # (B, T, 2H)
+        for b, row in enumerate(rows):
+            forward_states, _ = encoders["forward"].model.eval().rnn(encoders["forward"].model.embedding(row[None]))
+            backward_states, _ = encoders["backward"].model.eval().rnn(encoders["backward"].model.embedding(row.flip(0)[None]))
+            n, size = len(row), SIZES["hidden_size"]
+            torch.testing.assert_close(states[b, :n, :size], forward_states[0])
+            torch.testing.assert_close(states[b, :n, size:], backward_states[0].flip(0))
 
 
 def test_a_classifier_trained_from_them_reads_their_tokenizer(language_models, sst2_slice, tmp_path):
@@ -72,7 +97,8 @@ def test_a_classifier_trained_from_them_reads_their_tokenizer(language_models, s
     [
         ({"hidden_size": 32}, "model.hidden_size is 32, but"),
         ({"num_layers": 2}, "model.num_layers is 2, but"),
-        ({"bidirectional": False}, "has a backward language model, but model.bidirectional is false"),
+        ({"bidirectional": False, "embedding_per_direction": False}, "has a backward language model, but model.bidirectional"),
+        ({"embedding_per_direction": False}, "its own embedding: set model.embedding_per_direction: true"),
     ],
 )
 def test_sizes_that_do_not_match_are_one_line_errors(language_models, sst2_slice, tmp_path, model, message):

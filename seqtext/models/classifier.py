@@ -30,6 +30,9 @@ class ClassifierConfig:
     attention_penalty: float = 0.0  # self_attention only: weight of ||A A^T - I||_F^2 in the loss
     embedding_dropout: float = 0.2
     dropout: float = 0.5  # between recurrent layers and before the output layer
+    # the backward direction reads its own embedding: a backward language model (encoder_from) was trained
+    # with one, and the forward model's vectors are not the inputs its LSTM learnt
+    embedding_per_direction: bool = False
     # a pretrained language model (a run or checkpoint; or a folder of forward/ and backward/ runs) whose
     # tokenizer, embedding and recurrent layers start the classifier (seqtext/transfer.py)
     encoder_from: str | None = None
@@ -47,6 +50,8 @@ class ClassifierConfig:
                 raise ConfigError(f"model.{name} must be in [0, 1), not {getattr(self, name)}")
         if self.attention_penalty < 0:
             raise ConfigError(f"model.attention_penalty must be at least 0, not {self.attention_penalty}")
+        if self.embedding_per_direction and not self.bidirectional:
+            raise ConfigError("model.embedding_per_direction needs model.bidirectional: true")
 
 
 @dataclass
@@ -61,6 +66,9 @@ class TextClassifier(nn.Module):
         super().__init__()
         self.config = config
         self.embedding = nn.Embedding(vocab_size, config.embedding_size, padding_idx=PAD_ID)
+        self.backward_embedding = None
+        if config.embedding_per_direction:
+            self.backward_embedding = nn.Embedding(vocab_size, config.embedding_size, padding_idx=PAD_ID)
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
         self.encoder = RecurrentEncoder(
             config.embedding_size, config.hidden_size, config.num_layers, config.bidirectional, config.cell, config.dropout
@@ -79,7 +87,8 @@ class TextClassifier(nn.Module):
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor) -> ClassifierOutput:
         """ids, mask: (B, T); lengths: (B,) -> logits (B, C) and the attention weights."""
         x = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
-        h = self.encoder(x, lengths, mask)  # (B, T, D)
+        backward = None if self.backward_embedding is None else self.embedding_dropout(self.backward_embedding(ids))
+        h = self.encoder(x, lengths, mask, backward)  # (B, T, D)
         pooling, attention, penalty = self.config.pooling, None, None
         if pooling in ("attention", "self_attention"):
             context, attention = self.attention(h, mask)  # (B, D) or (B, r * D)

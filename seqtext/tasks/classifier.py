@@ -56,6 +56,9 @@ class ClassifierTask:
                 log(f"seqtext: tokenizer, embedding and {' and '.join(encoders)} layers from {recipe.model.encoder_from}")
             if recipe.train.vectors:
                 coverage = load_vectors(recipe.train.vectors, prepared.tokenizer, self.model.embedding.weight)
+                if self.model.backward_embedding is not None:
+                    with torch.no_grad():
+                        self.model.backward_embedding.weight.copy_(self.model.embedding.weight)
                 log(f"seqtext: word vectors from {recipe.train.vectors} cover {coverage:.1%} of the vocabulary")
         self.runner, self.shard = self.model, Shard()
         self.tokenizer, self.label_map = prepared.tokenizer, prepared.data.label_map
