@@ -27,10 +27,20 @@ from seqtext.recipe import Recipe, load_recipe
 CHUNK_SIZE = 512  # texts a stream of predictions encodes and labels at a time: bounds the memory of a long file
 
 
-def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
+def load(path: str | Path, device: str | torch.device = "cpu", int8: bool = False) -> Model:
     """The model saved at ``path`` (a run directory, meaning its ``best/``, or a checkpoint directory), on
-    ``device``, as the object for its kind: a ``Classifier``, ``LanguageModel`` or ``Forecaster``."""
-    saved = checkpoint.load(path, device=_device(device))
+    ``device``, as the object for its kind: a ``Classifier``, ``LanguageModel`` or ``Forecaster``. With
+    ``int8``, its LSTM / GRU and linear layers are dynamically quantized (CPU only; seqtext/export.py)."""
+    device = _device(device)
+    if int8 and device.type != "cpu":
+        raise ConfigError(f"int8 runs on the CPU, not {device}", "device")
+    saved = checkpoint.load(path, device=device)
+    if int8:
+        if saved.kind not in ("classifier", "language_model"):
+            raise ConfigError(f"int8 is for classifiers and language models, not a {saved.kind}", "int8")
+        from seqtext.export import quantize_dynamic
+
+        saved.model = quantize_dynamic(saved.model)
     return kinds.KINDS[saved.kind].load("api")(saved)
 
 

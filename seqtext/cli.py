@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="print one JSON object a line: text, label, probs")
     predict.add_argument("--explain", action="store_true", help="shade each word by its attention weight")
     predict.add_argument("--html", metavar="FILE", help="write the texts, shaded by attention, as a web page")
+    predict.add_argument("--int8", action="store_true", help="int8 LSTM and linear layers (dynamic quantization, CPU)")
 
     generate = commands.add_parser(
         "generate",
@@ -129,6 +130,36 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--num-samples", type=int, default=1, help="samples to draw, as one batch (default: 1)")
     generate.add_argument("--seed", type=int, help="the same seed gives the same text (default: a fresh one)")
     generate.add_argument("--json", action="store_true", help="print one JSON object with the samples")
+    generate.add_argument("--int8", action="store_true", help="int8 LSTM and linear layers (dynamic quantization, CPU)")
+
+    export = commands.add_parser(
+        "export",
+        help="write a classifier or language model as ONNX or TorchScript, fp32 or int8, for an application",
+        description="A classifier becomes (ids, lengths) -> (probs, attention); a language model its step "
+        "(ids, state) -> (logits, state). tokenizer.json, labels.json and card.json are written beside --out.",
+    )
+    export.add_argument("checkpoint", metavar="CHECKPOINT", help="a run directory (its best/) or a checkpoint directory")
+    export.add_argument("--format", choices=("onnx", "torchscript"), default="onnx", help="default: onnx")
+    export.add_argument("--out", required=True, metavar="FILE", help="the model file to write (model.onnx, model.pt)")
+    export.add_argument("--int8", action="store_true", help="dynamically quantize the LSTM and linear layers to int8")
+
+    serve = commands.add_parser(
+        "serve",
+        help="an HTTP JSON API and a web page for a classifier or language model (FastAPI + uvicorn)",
+        description="POST /v1/classify, POST /v1/generate (optionally streamed as Server-Sent Events), GET /health, "
+        "GET /v1/model, docs at /docs, and a web page at /. Binds 127.0.0.1 unless --host says otherwise.",
+    )
+    serve.add_argument("checkpoint", metavar="CHECKPOINT", help="a run directory (its best/) or a checkpoint directory")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="default: 8000")
+    serve.add_argument("--api-key", help="require Authorization: Bearer KEY on every endpoint but /health and / "
+                       "(default: $SEQTEXT_API_KEY; none)")  # fmt: skip
+    serve.add_argument("--int8", action="store_true", help="int8 LSTM and linear layers (dynamic quantization)")
+    serve.add_argument("--max-texts", type=int, default=64, help="texts one classify request may hold (default: 64)")
+    serve.add_argument("--max-chars", type=int, default=20000, help="characters one text may hold (default: 20,000)")
+    serve.add_argument("--max-length", type=int, default=2000, help="tokens one generate request may ask (default: 2,000)")
+    serve.add_argument("--batch-wait-ms", type=float, default=5.0,
+                       help="how long a classify request waits for others to share its batch (default: 5)")  # fmt: skip
 
     info = commands.add_parser(
         "info",
@@ -166,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "predict":  # texts may follow the options: argparse leaves those over
             args.texts += [arg for arg in extra if not arg.startswith("--")]
             extra = [arg for arg in extra if arg.startswith("--")]
-        if extra and args.command in ("evaluate", "predict", "generate", "info"):
+        if extra and args.command in ("evaluate", "predict", "generate", "info", "export", "serve"):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return COMMANDS[args.command](args, extra)
     except Interrupted as err:
@@ -301,7 +332,7 @@ def _generate(args: argparse.Namespace, extra: list[str]) -> int:
     from seqtext import checkpoint
     from seqtext.api import LanguageModel
 
-    model = LanguageModel(checkpoint.load(args.checkpoint, kind="language_model"))
+    model = LanguageModel(_quantized(checkpoint.load(args.checkpoint, kind="language_model"), args.int8))
     temperature = 0.0 if args.greedy else args.temperature
     settings = {"temperature": temperature, "top_k": args.top_k, "top_p": args.top_p, "seed": args.seed}
     request = {"prompt": args.prompt, "length": args.length, **settings}
@@ -329,7 +360,7 @@ def _predict(args: argparse.Namespace, extra: list[str]) -> int:
     from seqtext.data import iter_text_lines
     from seqtext.predict import html_page
 
-    model = Classifier(checkpoint.load(args.checkpoint, kind="classifier"))
+    model = Classifier(_quantized(checkpoint.load(args.checkpoint, kind="classifier"), args.int8))
     if (args.explain or args.html) and model.config.pooling not in ("attention", "self_attention"):
         raise ConfigError(f"this model pools by {model.config.pooling}: it has no attention to show")
     if args.html:  # fail before any output, not after
@@ -372,6 +403,40 @@ def _info(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _quantized(saved, int8: bool):
+    """The checkpoint, its LSTM and linear layers made int8 when asked."""
+    if int8:
+        from seqtext.export import quantize_dynamic
+
+        saved.model = quantize_dynamic(saved.model)
+    return saved
+
+
+def _export(args: argparse.Namespace, extra: list[str]) -> int:
+    from seqtext import api
+    from seqtext.export import export
+
+    model = api.load(args.checkpoint)
+    written = export(model, args.out, args.format, int8=args.int8)
+    size = written[0].stat().st_size / 2**20
+    print(f"seqtext: wrote {written[0]} ({args.format}{', int8' if args.int8 else ''}, {size:.1f} MiB), "
+          f"and {', '.join(path.name for path in written[1:])} beside it")  # fmt: skip
+    return 0
+
+
+def _serve(args: argparse.Namespace, extra: list[str]) -> int:
+    from seqtext.serve import Limits, serve
+
+    for name in ("max_texts", "max_chars", "max_length"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(args, name)}")
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port must be in 0..65535, not {args.port}")
+    limits = Limits(args.max_texts, args.max_chars, args.max_length, args.batch_wait_ms / 1000)
+    api_key = args.api_key or os.environ.get("SEQTEXT_API_KEY") or None
+    return serve(args.checkpoint, args.host, args.port, api_key=api_key, int8=args.int8, limits=limits)
+
+
 COMMANDS = {
     "data": _data,
     "tokenizer": _tokenizer,
@@ -380,6 +445,8 @@ COMMANDS = {
     "predict": _predict,
     "generate": _generate,
     "info": _info,
+    "export": _export,
+    "serve": _serve,
 }
 
 

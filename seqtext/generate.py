@@ -203,20 +203,39 @@ def generate(
     return texts
 
 
-@torch.inference_mode()
 def _steps(model, tokenizer, prompt_ids, length, num_samples, sampling, seed) -> Iterator[torch.Tensor]:
     model.eval()
     device = next(model.parameters()).device
+    stepper = Stepper(model) if type(model.rnn) in (torch.nn.LSTM, torch.nn.GRU) else None  # not int8 layers
+
+    def step(ids: torch.Tensor, state) -> tuple[torch.Tensor, State]:
+        if state is None or stepper is None:
+            logits, state = model(ids, state)  # the whole prompt in one pass: (S, P, V)
+            return logits[:, -1], state  # (S, V)
+        return stepper.step(ids[:, 0], state)
+
+    return draw(step, tokenizer, prompt_ids, length, num_samples, sampling, seed, device)
+
+
+@torch.inference_mode()
+def draw(step, tokenizer, prompt_ids, length, num_samples, sampling, seed, device="cpu") -> Iterator[torch.Tensor]:
+    """Each step's tokens (S,), drawn through ``step(ids (S, T), state or None) -> (logits (S, V), state)``:
+    once with the prompt and no state, then once a token. A PyTorch model's step, or an export's."""
     ids = torch.tensor(prompt_ids, device=device)[None, :].expand(num_samples, -1)  # (S, P)
     generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
-    logits, state = model(ids)  # the whole prompt in one pass: (S, P, V)
-    logits = logits[:, -1]  # (S, V)
+    logits, state = step(ids, None)  # (S, V)
     never = [tokenizer.token_to_id(t) for t in SPECIAL_TOKENS if tokenizer.token_to_id(t) is not None]
     never = torch.tensor(never, device=device)
-    stepper = Stepper(model)
     for position in range(length):
         logits[:, never] = float("-inf")  # padding, unknown and boundary tokens are not text
         chars = next_ids(logits, sampling, generator)  # (S,)
         yield chars  # on the model's device: read back by whoever consumes it, once
         if position + 1 < length:
-            logits, state = stepper.step(chars, state)
+            logits, state = step(chars[:, None], state)
+
+
+def draw_text(step, tokenizer: Tokenizer, prompt: str, length: int, sampling: Sampling, seed: int | None) -> str:
+    """One sample's text through ``step`` (``draw``), checked as ``generate`` checks a request."""
+    prompt_ids = check_request(tokenizer, prompt, length, 1)
+    text = TextStream(tokenizer, prompt_ids)
+    return "".join(text.add(int(ids[0])) for ids in draw(step, tokenizer, prompt_ids, length, 1, sampling, seed))

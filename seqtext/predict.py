@@ -66,6 +66,23 @@ def predict(
     Nothing shared is changed (the tokenizer truncates per call), so threads may predict at once.
     """
     device = next(model.parameters()).device
+
+    def forward(ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        ids, lengths = ids.to(device), lengths.to(device)
+        out = model(ids, lengths, torch.arange(ids.shape[1], device=device) < lengths[:, None])
+        probs = torch.softmax(out.logits.float(), dim=1).cpu()  # (B, C)
+        attention = out.attention
+        if attention is not None and attention.ndim == 3:
+            attention = attention.mean(1)  # (B, T): self-attention's heads, averaged
+        return probs, None if attention is None else attention.float().cpu()
+
+    return predict_with(forward, tokenizer, names, texts, max_length, batch_size)
+
+
+@torch.no_grad()
+def predict_with(forward, tokenizer: Tokenizer, names: tuple[str, ...], texts: list[str], max_length=None, batch_size=128):
+    """``predict`` through ``forward(ids (B, T), lengths (B,)) -> (probs (B, C), attention (B, T) or None)``
+    on the CPU: a PyTorch module's, or an exported graph's (seqtext/export.py)."""
     encodings = tokenizer.encode_with_offsets(texts, max_length)
     predictions = [Prediction(text, None, None, [], None, NO_TOKENS) for text in texts]
     readable = [i for i, (ids, _) in enumerate(encodings) if ids]
@@ -73,13 +90,8 @@ def predict(
     batches = BucketBatchSampler(lengths, batch_size, max_tokens=MAX_TOKENS, pool_size=max(len(lengths), 1), shuffle=False)
     for rows in batches if readable else []:  # texts of similar length together, at most MAX_TOKENS padded tokens
         indices = [readable[row] for row in rows]
-        batch = collate([(torch.tensor(encodings[i][0]), None) for i in indices], SHAPE_MULTIPLE).to(device)
-        out = model(batch.ids, batch.lengths, batch.mask)
-        probs = torch.softmax(out.logits.float(), dim=1).cpu()  # (B, C)
-        attention = out.attention
-        if attention is not None and attention.ndim == 3:
-            attention = attention.mean(1)  # (B, T): self-attention's heads, averaged
-        attention = None if attention is None else attention.float().cpu()
+        batch = collate([(torch.tensor(encodings[i][0]), None) for i in indices], SHAPE_MULTIPLE)
+        probs, attention = forward(batch.ids, batch.lengths)
         for row, index in enumerate(indices):
             ids, offsets = encodings[index]
             predictions[index] = Prediction(

@@ -1,0 +1,271 @@
+"""A trained model for an application: ONNX (for ONNX Runtime) or TorchScript, in fp32 or int8.
+
+    seqtext export RUN --format onnx --out model.onnx [--int8]
+
+A classifier becomes one graph, ``(ids, lengths) -> (probs, attention)``: ids (B, T) int64 padded with 0,
+lengths (B,) int64, probs (B, C), and, for a model with attention pooling, its weights (B, T). A language
+model becomes its step, ``(ids, h[, c]) -> (logits, h[, c])``: ids (B, T) read from the state, the
+next-token scores after the last of them (B, V) (log-probabilities for an adaptive softmax), and the state
+(L, B, H) after them; generation calls it once for the prompt and once a token. Beside the file:
+``tokenizer.json``, ``labels.json`` (classifiers) and ``card.json``, everything an application needs.
+
+int8 is dynamic quantization of the recurrent and linear layers: weights stored as int8, activations
+quantized as they come. TorchScript takes PyTorch's (``torch.ao.quantization.quantize_dynamic``); ONNX
+takes ONNX Runtime's quantizer over the exported fp32 graph (its DynamicQuantizeLSTM and MatMulInteger).
+
+``load_exported`` reads an export back, for applications in Python without seqtext's training code, and
+for the parity tests and bench/inference.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from seqtext.errors import ConfigError, DataError
+from seqtext.tokenizer import Tokenizer
+
+FORMATS = ("onnx", "torchscript")
+OPSET = 20
+
+
+def quantize_dynamic(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` with its LSTM / GRU and linear layers dynamically quantized to int8 (CPU)."""
+    from torch.ao.quantization import quantize_dynamic as quantize
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
+        return quantize(copy.deepcopy(module).cpu().eval(), {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8)
+
+
+class ClassifierGraph(nn.Module):
+    """``(ids, lengths) -> (probs, attention)`` around a ``TextClassifier``: what an export computes."""
+
+    def __init__(self, classifier: nn.Module):
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor):
+        mask = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]  # (B, T)
+        out = self.classifier(ids, lengths, mask)
+        probs = torch.softmax(out.logits.float(), dim=-1)  # (B, C)
+        if out.attention is None:
+            return (probs,)
+        attention = out.attention.mean(1) if out.attention.ndim == 3 else out.attention  # self-attention's heads averaged
+        return probs, attention
+
+
+class LanguageModelStep(nn.Module):
+    """``(ids, h[, c]) -> (logits, h[, c])`` around a language model: scores after the last id, and the state."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor, *state: torch.Tensor):
+        scores, new_state = self.model(ids, tuple(state))  # (B, T, V)
+        return (scores[:, -1], *new_state)
+
+
+def export(model, out: str | Path, format: str, int8: bool = False) -> list[Path]:
+    """Write ``model`` (a ``seqtext.load`` object) to ``out`` in ``format``, with its tokenizer, labels and
+    card beside it. Returns the paths written."""
+    if format not in FORMATS:
+        raise ConfigError(f"format must be one of {', '.join(FORMATS)}, not {format!r}", "format")
+    if model.kind not in ("classifier", "language_model"):
+        raise ConfigError(f"a {model.kind} has no export: classifiers and language models do", "format")
+    out = Path(out)
+    if out.is_dir():
+        raise ConfigError(f"{out}: is a directory; give the file to write, such as {out / ('model.' + _suffix(format))}", "out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    module = copy.deepcopy(model.module).cpu().eval()
+    graph, names, examples, dynamic = _graph(model, module)
+    if format == "torchscript":
+        if int8:
+            graph = type(graph)(quantize_dynamic(module))
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TorchScript's deprecation notice
+            traced = torch.jit.trace(graph, examples, check_trace=False)
+            _replace(out, lambda path: torch.jit.save(traced, str(path)))
+    else:
+        _replace(out, lambda path: _onnx(graph, examples, names, dynamic, path, int8))
+    written = [out]
+    tokenizer = model.checkpoint.tokenizer
+    beside = {"tokenizer.json": None, "card.json": {**model.card, "export": _description(model, format, int8, names)}}
+    if model.kind == "classifier":
+        beside["labels.json"] = list(model.labels)
+    for name, value in beside.items():
+        path = out.parent / name
+        if name == "tokenizer.json":
+            _replace(path, lambda target: tokenizer.save(target))
+        else:
+            _replace(path, lambda target, value=value: target.write_text(json.dumps(value, indent=2) + "\n"))
+        written.append(path)
+    return written
+
+
+def _graph(model, module: nn.Module):
+    """The module to export, its input and output names, example inputs, and each input's dynamic axes
+    (torch.export's ``dynamic_shapes``: the batch and the time axis of the ids, the batch of the rest)."""
+    if model.kind == "classifier":
+        graph = ClassifierGraph(module)
+        ids = torch.tensor([[5, 6, 7, 8, 9, 10, 11], [11, 12, 13, 14, 0, 0, 0], [14, 15, 0, 0, 0, 0, 0]])  # (3, 7), padded
+        lengths = torch.tensor([7, 4, 2])
+        outputs = ["probs", "attention"] if module.config.pooling in ("attention", "self_attention") else ["probs"]
+        axes = {
+            "ids": {0: "batch", 1: "time"},
+            "lengths": {0: "batch"},
+            "probs": {0: "batch"},
+            "attention": {0: "batch", 1: "time"},
+        }
+        return graph, (["ids", "lengths"], outputs), (ids, lengths), axes
+    config = module.config
+    state_names = ["h", "c"] if config.cell == "lstm" else ["h"]
+    state = tuple(torch.zeros(config.num_layers, 3, config.hidden_size) for _ in state_names)  # (L, B, H)
+    ids = torch.tensor([[4, 5, 6, 7], [7, 8, 9, 10], [11, 12, 13, 14]])  # (3, 4)
+    axes = {"ids": {0: "batch", 1: "time"}, "logits": {0: "batch"}, **{name: {1: "batch"} for name in state_names}}
+    return LanguageModelStep(module), (["ids", *state_names], ["logits", *state_names]), (ids, *state), axes
+
+
+def _onnx(graph: nn.Module, examples, names, axes: dict, path: Path, int8: bool) -> None:
+    """The TorchScript-based exporter (``dynamo=False``): torch.export specialises ``nn.LSTM``'s time axis to
+    the example's length (torch 2.13 decomposes the LSTM step by step), while this one writes ONNX's own
+    LSTM operator with the time axis free, which is also the operator ONNX Runtime's int8 quantizer knows."""
+    inputs, outputs = names
+    with tempfile.TemporaryDirectory() as scratch:
+        fp32 = Path(scratch) / "fp32.onnx"
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's deprecation notice
+            torch.onnx.export(
+                graph, examples, str(fp32), dynamo=False, input_names=inputs, output_names=outputs,
+                dynamic_axes=axes, opset_version=OPSET,
+            )  # fmt: skip
+        if not int8:
+            os.replace(fp32, path)
+            return
+        from onnxruntime.quantization import QuantType
+        from onnxruntime.quantization import quantize_dynamic as quantize
+
+        logging.disable(logging.WARNING)  # its advice to pre-process, printed on every call
+        try:
+            quantize(str(fp32), str(path), weight_type=QuantType.QInt8)
+        finally:
+            logging.disable(logging.NOTSET)
+
+
+def _replace(path: Path, write) -> None:
+    """Write through a temporary file renamed into place: a failed export leaves an older file whole."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _suffix(format: str) -> str:
+    return "onnx" if format == "onnx" else "pt"
+
+
+def _description(model, format: str, int8: bool, names) -> dict:
+    inputs, outputs = names
+    described = {"format": format, "int8": int8, "kind": model.kind, "inputs": inputs, "outputs": outputs}
+    if model.kind == "language_model":  # the state's shape, for a first step from zeros
+        config = model.config
+        described["state"] = {"num_layers": config.num_layers, "hidden_size": config.hidden_size, "cell": config.cell}
+    return described
+
+
+def load_exported(path: str | Path, threads: int | None = None):
+    """An export read back: an ``ExportedClassifier`` or an ``ExportedLanguageModel``, by its card."""
+    path = Path(path)
+    card_path = path.parent / "card.json"
+    if not path.is_file() or not card_path.is_file():
+        raise DataError(f"{path}: no export here (a model file with card.json beside it, as seqtext export writes)")
+    described = json.loads(card_path.read_text())["export"]
+    runner = _OnnxRunner(path, threads) if described["format"] == "onnx" else _TorchScriptRunner(path)
+    tokenizer = Tokenizer.load(path.parent / "tokenizer.json")
+    if described["kind"] == "classifier":
+        labels = json.loads((path.parent / "labels.json").read_text())
+        return ExportedClassifier(runner, tokenizer, labels, described)
+    return ExportedLanguageModel(runner, tokenizer, described)
+
+
+class _OnnxRunner:
+    def __init__(self, path: Path, threads: int | None):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, *inputs: torch.Tensor) -> list[torch.Tensor]:
+        names = [i.name for i in self.session.get_inputs()]
+        found = self.session.run(None, {name: value.numpy() for name, value in zip(names, inputs)})
+        return [torch.from_numpy(np.ascontiguousarray(value)) for value in found]
+
+
+class _TorchScriptRunner:
+    def __init__(self, path: Path):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TorchScript's deprecation notice
+            self.module = torch.jit.load(str(path), map_location="cpu").eval()
+
+    @torch.no_grad()
+    def __call__(self, *inputs: torch.Tensor) -> list[torch.Tensor]:
+        return list(self.module(*inputs))
+
+
+class ExportedClassifier:
+    """Predictions from an exported classifier, as ``seqtext.load(...).predict`` gives them."""
+
+    kind = "classifier"
+
+    def __init__(self, runner, tokenizer: Tokenizer, labels: list[str], described: dict):
+        self.runner, self.tokenizer, self.labels, self.described = runner, tokenizer, labels, described
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """ids (B, T), lengths (B,) -> probs (B, C), attention (B, T) or None."""
+        found = self.runner(ids, lengths)
+        return found[0], (found[1] if len(found) > 1 else None)
+
+    def predict(self, texts: list[str], max_length: int | None = None, batch_size: int = 128):
+        from seqtext.predict import predict_with
+
+        return predict_with(self.forward, self.tokenizer, tuple(self.labels), list(texts), max_length, batch_size)
+
+
+class ExportedLanguageModel:
+    """Generation from an exported language model's step, drawn as ``seqtext.load(...).generate`` draws."""
+
+    kind = "language_model"
+
+    def __init__(self, runner, tokenizer: Tokenizer, described: dict):
+        self.runner, self.tokenizer, self.described = runner, tokenizer, described
+
+    def step(self, ids: torch.Tensor, state):
+        """ids (S, T), state or None (zeros) -> logits (S, V), state."""
+        if state is None:
+            state = self._zeros(ids.shape[0])
+        logits, *new_state = self.runner(ids, *state)
+        return logits.clone(), tuple(new_state)
+
+    def generate(self, prompt: str, length: int = 500, temperature: float = 1.0, top_k=None, top_p=None, seed=None) -> str:
+        from seqtext.generate import Sampling, draw_text
+
+        return draw_text(self.step, self.tokenizer, prompt, length, Sampling(temperature, top_k, top_p), seed)
+
+    def _zeros(self, batch: int) -> tuple[torch.Tensor, ...]:
+        shape = self.described["state"]
+        count = 2 if shape["cell"] == "lstm" else 1
+        return tuple(torch.zeros(shape["num_layers"], batch, shape["hidden_size"]) for _ in range(count))

@@ -1,0 +1,136 @@
+"""seqtext export: ONNX and TorchScript graphs equal the PyTorch model on real texts, padding included; an
+exported language model generates the same text for the same seed; int8 keeps a trained model's accuracy."""
+
+import gzip
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+import seqtext
+from seqtext.cli import main
+from seqtext.export import load_exported
+
+SUFFIX = {"onnx": "onnx", "torchscript": "pt"}
+
+
+def _sentences(data_dir, n: int) -> tuple[list[str], list[str]]:
+    with gzip.open(data_dir / "sst2" / "validation.jsonl.gz", "rt") as f:
+        rows = [json.loads(line) for line in f][:n]
+    return [row["text"] for row in rows], [row["label"] for row in rows]
+
+
+def _padded(model, texts):
+    rows = [torch.tensor(model.tokenizer.encode(text)) for text in texts]
+    lengths = torch.tensor([len(row) for row in rows])
+    return torch.nn.utils.rnn.pad_sequence(rows, batch_first=True), lengths
+
+
+@pytest.mark.parametrize("format", ["onnx", "torchscript"])
+def test_an_exported_classifier_equals_pytorch_on_a_padded_batch(trained_run, data_dir, tmp_path, format):
+    model = seqtext.load(trained_run)
+    texts, _ = _sentences(data_dir, 40)
+    assert len({len(model.tokenizer.encode(text)) for text in texts}) > 10  # mixed lengths: most rows are padded
+    path = tmp_path / f"model.{SUFFIX[format]}"
+    assert main(["export", str(trained_run), "--format", format, "--out", str(path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["card.json", "labels.json", path.name, "tokenizer.json"])
+    assert json.loads((tmp_path / "labels.json").read_text()) == model.labels
+    exported = load_exported(path)
+    ids, lengths = _padded(model, texts)
+    probs, attention = exported.forward(ids, lengths)  # inputs ids, lengths; outputs probs, then attention
+    with torch.no_grad():
+        out = model.module(ids, lengths, torch.arange(ids.shape[1]) < lengths[:, None])
+    torch.testing.assert_close(probs, torch.softmax(out.logits, -1), atol=1e-4, rtol=0)
+    torch.testing.assert_close(attention, out.attention, atol=1e-4, rtol=0)
+    assert (attention[torch.arange(ids.shape[1]) >= lengths[:, None]] == 0).all()  # nothing on the padding
+    ours, theirs = model.predict(texts), exported.predict(texts)
+    assert [p.label for p in theirs] == [p.label for p in ours]
+    for a, b in zip(ours, theirs):
+        assert max(abs(a.probs[k] - b.probs[k]) for k in a.probs) < 1e-4
+
+
+def test_the_onnx_graph_names_its_inputs_and_outputs_in_order(trained_run, tmp_path):
+    import onnxruntime
+
+    path = tmp_path / "model.onnx"
+    assert main(["export", str(trained_run), "--out", str(path)]) == 0
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [(i.name, i.type) for i in session.get_inputs()] == [("ids", "tensor(int64)"), ("lengths", "tensor(int64)")]
+    assert [o.name for o in session.get_outputs()] == ["probs", "attention"]
+    assert json.loads((tmp_path / "card.json").read_text())["export"]["outputs"] == ["probs", "attention"]
+
+
+@pytest.mark.parametrize("format", ["onnx", "torchscript"])
+def test_an_exported_language_model_generates_what_pytorch_generates(lm_run, tmp_path, format):
+    model = seqtext.load(lm_run)
+    path = tmp_path / f"model.{SUFFIX[format]}"
+    assert main(["export", str(lm_run), "--format", format, "--out", str(path)]) == 0
+    exported = load_exported(path)
+    for options in ({"temperature": 0.8, "seed": 7}, {"temperature": 1.0, "top_k": 5, "seed": 1}, {"temperature": 0}):
+        expected = model.generate("ROMEO:", length=120, **options)
+        assert exported.generate("ROMEO:", length=120, **options) == expected
+    state = exported._zeros(2)
+    logits, *after = exported.runner(torch.tensor([[5, 6, 7], [8, 9, 10]]), *state)  # (ids, h, c) -> (logits, h, c)
+    with torch.no_grad():
+        scores, (h, c) = model.module(torch.tensor([[5, 6, 7], [8, 9, 10]]))
+    torch.testing.assert_close(logits, scores[:, -1], atol=1e-4, rtol=0)
+    torch.testing.assert_close(after[0], h, atol=1e-5, rtol=0)
+    torch.testing.assert_close(after[1], c, atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+def test_int8_keeps_a_trained_classifiers_accuracy(sst2_model, data_dir, tmp_path):
+    texts, labels = _sentences(data_dir, 872)
+    model = seqtext.load(sst2_model)
+    accuracy = {"fp32": np.mean([p.label == y for p, y in zip(model.predict(texts), labels)])}
+    assert accuracy["fp32"] > 0.62  # a model that learnt something: int8 has something to lose
+    runs = {"pytorch int8": seqtext.load(sst2_model, int8=True)}
+    for format in ("onnx", "torchscript"):
+        path = tmp_path / format / f"model.{SUFFIX[format]}"
+        assert main(["export", str(sst2_model), "--format", format, "--out", str(path), "--int8"]) == 0
+        runs[f"{format} int8"] = load_exported(path)
+    graph = onnx.load(str(tmp_path / "onnx" / "model.onnx")).graph
+    assert "DynamicQuantizeLSTM" in {node.op_type for node in graph.node}
+    for name, run in runs.items():
+        predicted = run.predict(texts)
+        accuracy[name] = np.mean([p.label == y for p, y in zip(predicted, labels)])
+        agree = np.mean([a.label == b.label for a, b in zip(predicted, model.predict(texts))])
+        assert abs(accuracy[name] - accuracy["fp32"]) <= 0.01 and agree >= 0.97, (name, accuracy, agree)
+
+
+def test_predict_and_generate_take_int8(trained_run, lm_run, capsys):
+    assert main(["predict", str(trained_run), "--int8", "--json", "a gorgeous , witty movie ."]) == 0
+    assert json.loads(capsys.readouterr().out)["label"] in ("negative", "positive")
+    assert main(["generate", str(lm_run), "--int8", "--length", "20", "--seed", "1", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["samples"][0]) == 20
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "tflite"], "argument --format: invalid choice"),
+        (["--out", "{tmp}"], "is a directory; give the file to write"),
+    ],
+)
+def test_bad_export_arguments_are_one_line_errors(trained_run, tmp_path, capsys, args, message):
+    argv = ["export", str(trained_run), "--out", str(tmp_path / "m.onnx")]
+    argv += [arg.format(tmp=tmp_path) for arg in args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_failed_export_leaves_the_older_file_whole(trained_run, tmp_path, monkeypatch):
+    path = tmp_path / "model.onnx"
+    assert main(["export", str(trained_run), "--out", str(path)]) == 0
+    before = path.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("the exporter broke")
+
+    monkeypatch.setattr(torch.onnx, "export", fail)
+    with pytest.raises(RuntimeError, match="the exporter broke"):
+        seqtext.export.export(seqtext.load(trained_run), path, "onnx")
+    assert path.read_bytes() == before and not list(tmp_path.glob(".*.tmp"))
