@@ -34,7 +34,11 @@ def load(path: str | Path, device: str | torch.device = "cpu", int8: bool = Fals
     device = _device(device)
     if int8 and device.type != "cpu":
         raise ConfigError(f"int8 runs on the CPU, not {device}", "device")
-    saved = checkpoint.load(path, device=device)
+    return wrap(checkpoint.load(path, device=device), int8)
+
+
+def wrap(saved: checkpoint.Checkpoint, int8: bool = False) -> Model:
+    """A loaded checkpoint as the object for its kind, its layers made int8 when asked."""
     if int8:
         if saved.kind not in ("classifier", "language_model"):
             raise ConfigError(f"int8 is for classifiers and language models, not a {saved.kind}", "int8")

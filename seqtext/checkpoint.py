@@ -72,10 +72,12 @@ def recover(directory: str | Path) -> None:
         old.rename(directory)
 
 
-def resolve(path: str | Path) -> Path:
-    """A checkpoint directory: ``path`` itself, or ``path/best`` for a run directory."""
+def resolve(path: str | Path, repair: bool = True) -> Path:
+    """A checkpoint directory: ``path`` itself, or ``path/best`` for a run directory. ``repair`` finishes a
+    save cut short (``recover``); a reader beside a live trainer (``seqtext serve``) must not, or it would
+    undo the first rename of a save in progress."""
     path = Path(path)
-    for name in ("", "best", "last"):
+    for name in ("", "best", "last") if repair else ():
         recover(path / name if name else path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint")
@@ -146,9 +148,10 @@ def save(
     return directory
 
 
-def load(path: str | Path, kind: str | None = None, device: str | torch.device = "cpu") -> Checkpoint:
-    """Read a checkpoint and rebuild its model (in eval mode, on ``device``). ``kind`` refuses other kinds."""
-    directory = resolve(path)
+def load(path: str | Path, kind: str | None = None, device: str | torch.device = "cpu", repair: bool = True) -> Checkpoint:
+    """Read a checkpoint and rebuild its model (in eval mode, on ``device``). ``kind`` refuses other kinds;
+    ``repair=False`` reads without finishing a cut-short save (``resolve``)."""
+    directory = resolve(path, repair)
     config = _read_json(directory / "config.json")
     if not isinstance(config, dict) or "kind" not in config:
         raise CheckpointError(f"{directory}/config.json: not a seqtext checkpoint config")

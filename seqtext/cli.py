@@ -412,9 +412,21 @@ def _quantized(saved, int8: bool):
     return saved
 
 
+def _needs(extra: str, *modules: str) -> None:
+    """A one-line error when an optional dependency is missing."""
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(f"this command needs {', '.join(missing)}: pip install 'seqtext[{extra}]'")
+
+
 def _export(args: argparse.Namespace, extra: list[str]) -> int:
     from seqtext import api
     from seqtext.export import export
+
+    if args.format == "onnx":
+        _needs("export", "onnx", "onnxruntime")
 
     model = api.load(args.checkpoint)
     written = export(model, args.out, args.format, int8=args.int8)
@@ -425,6 +437,7 @@ def _export(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _serve(args: argparse.Namespace, extra: list[str]) -> int:
+    _needs("serve", "fastapi", "uvicorn")
     from seqtext.serve import Limits, serve
 
     for name in ("max_texts", "max_chars", "max_length"):

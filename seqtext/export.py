@@ -4,9 +4,9 @@
 
 A classifier becomes one graph, ``(ids, lengths) -> (probs, attention)``: ids (B, T) int64 padded with 0,
 lengths (B,) int64, probs (B, C), and, for a model with attention pooling, its weights (B, T). A language
-model becomes its step, ``(ids, h[, c]) -> (logits, h[, c])``: ids (B, T) read from the state, the
-next-token scores after the last of them (B, V) (log-probabilities for an adaptive softmax), and the state
-(L, B, H) after them; generation calls it once for the prompt and once a token. Beside the file:
+model becomes its step, ``(ids, h[, c]) -> (logits, h_next[, c_next])``: ids (B, T) read from the state,
+the next-token scores after the last of them (B, V) (log-probabilities for an adaptive softmax), and the
+state (L, B, H) after them; generation calls it once for the prompt and once a token. Beside the file:
 ``tokenizer.json``, ``labels.json`` (classifiers) and ``card.json``, everything an application needs.
 
 int8 is dynamic quantization of the recurrent and linear layers: weights stored as int8, activations
@@ -86,7 +86,14 @@ def export(model, out: str | Path, format: str, int8: bool = False) -> list[Path
     out = Path(out)
     if out.is_dir():
         raise ConfigError(f"{out}: is a directory; give the file to write, such as {out / ('model.' + _suffix(format))}", "out")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if (out.parent / "config.json").exists():  # its labels.json and tokenizer.json would be replaced
+        raise ConfigError(f"{out.parent}: is a checkpoint; write the export to a folder of its own", "out")
+    if getattr(model.config, "cell", None) == "reference_lstm":
+        raise ConfigError("model.cell is reference_lstm (a Python loop over time, for study): it has no export", "format")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"{out}: cannot write ({err.strerror or err})", "out") from None
     module = copy.deepcopy(model.module).cpu().eval()
     graph, names, examples, dynamic = _graph(model, module)
     if format == "torchscript":
@@ -133,7 +140,9 @@ def _graph(model, module: nn.Module):
     state = tuple(torch.zeros(config.num_layers, 3, config.hidden_size) for _ in state_names)  # (L, B, H)
     ids = torch.tensor([[4, 5, 6, 7], [7, 8, 9, 10], [11, 12, 13, 14]])  # (3, 4)
     axes = {"ids": {0: "batch", 1: "time"}, "logits": {0: "batch"}, **{name: {1: "batch"} for name in state_names}}
-    return LanguageModelStep(module), (["ids", *state_names], ["logits", *state_names]), (ids, *state), axes
+    outputs = ["logits", *(f"{name}_next" for name in state_names)]  # ONNX names each value once
+    axes |= {f"{name}_next": {1: "batch"} for name in state_names}
+    return LanguageModelStep(module), (["ids", *state_names], outputs), (ids, *state), axes
 
 
 def _onnx(graph: nn.Module, examples, names, axes: dict, path: Path, int8: bool) -> None:

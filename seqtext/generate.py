@@ -61,6 +61,7 @@ def next_ids(logits: torch.Tensor, sampling: Sampling, generator: torch.Generato
     """One character per row: logits (B, V) -> ids (B,)."""
     if sampling.temperature == 0:
         return logits.argmax(-1)
+    logits = logits - logits.max(-1, keepdim=True).values  # a tiny temperature then gives -inf and 0, not inf - inf
     logits = filter_logits(logits / sampling.temperature, sampling.top_k, sampling.top_p)
     return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).squeeze(1)
 

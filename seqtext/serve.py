@@ -39,7 +39,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from seqtext import api
+from seqtext import api, checkpoint
 from seqtext.errors import SeqtextError
 
 log = logging.getLogger("seqtext.serve")
@@ -53,6 +53,8 @@ class Limits:
     max_length: int = 2_000  # tokens one generate request may ask for
     batch_wait: float = 0.005  # seconds a classify request waits for others to share its model call
     batch_chars: int = 200_000  # characters one shared model call may hold (a budget known before tokenizing)
+    generations: int = 4  # generate requests answered at once; more get 503 (each keeps a thread busy)
+    max_body: int = 4 * 2**20  # bytes of one request body
 
 
 class ClassifyRequest(BaseModel):
@@ -68,7 +70,7 @@ class GenerateRequest(BaseModel):
     temperature: Annotated[StrictFloat | StrictInt, Field(ge=0)] = 1.0
     top_k: StrictInt | None = Field(None, ge=1)
     top_p: Annotated[StrictFloat | StrictInt, Field(gt=0, le=1)] | None = None
-    seed: StrictInt | None = None
+    seed: StrictInt | None = Field(None, ge=0, lt=2**63)
     stream: StrictBool = False
 
 
@@ -98,7 +100,10 @@ class Batcher:
     async def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
-        self.executor.shutdown(wait=True)
+        while self.queue is not None and not self.queue.empty():
+            _, future = self.queue.get_nowait()
+            future.cancel()
+        await asyncio.get_running_loop().run_in_executor(None, self.executor.shutdown)
 
     async def submit(self, texts: list[str]) -> list:
         future = asyncio.get_running_loop().create_future()
@@ -126,10 +131,9 @@ class Batcher:
             try:
                 found = await loop.run_in_executor(self.executor, self.predict, texts)
                 self.calls += 1
-            except Exception as err:  # noqa: BLE001 - each waiting request gets the failure
-                for _, future in group:
-                    if not future.done():
-                        future.set_exception(err)
+            except Exception:  # noqa: BLE001 - one request's failure must not fail the others: each alone
+                for item, future in group:
+                    await self._alone(item, future)
                 continue
             start = 0
             for item, future in group:
@@ -137,14 +141,29 @@ class Batcher:
                     future.set_result(found[start : start + len(item)])
                 start += len(item)
 
+    async def _alone(self, texts: list[str], future: asyncio.Future) -> None:
+        try:
+            found = await asyncio.get_running_loop().run_in_executor(self.executor, self.predict, texts)
+        except Exception as err:  # noqa: BLE001 - this request's own failure
+            if not future.done():
+                future.set_exception(err)
+            return
+        if not future.done():
+            future.set_result(found)
+
 
 class Served:
     """The model the server answers with, replaced whole by ``reload``."""
 
     def __init__(self, source: str | Path, int8: bool):
         self.source, self.int8 = source, int8
-        self.model = api.load(source, int8=int8)
-        self.lock = threading.Lock()
+        self.model, self.card = self._load()
+        self.lock = threading.Lock()  # one reload at a time
+
+    def _load(self):
+        """The model and its card, read once: the card on disk may change under a later save."""
+        model = api.wrap(checkpoint.load(self.source, repair=False), self.int8)  # never touch a save in progress
+        return model, model.card
 
     @property
     def name(self) -> str:
@@ -153,21 +172,17 @@ class Served:
 
     def reload(self) -> bool:
         """Load the model again from its source; on any failure keep serving the old one."""
-        try:
-            fresh = api.load(self.source, int8=self.int8)
-        except Exception as err:  # noqa: BLE001 - a half-written or broken checkpoint must not stop the server
-            log.warning("seqtext: reload of %s failed, still serving the old model: %s", self.source, err)
-            return False
-        if fresh.kind != self.model.kind:
-            log.warning(
-                "seqtext: reload of %s found a %s, not a %s: still serving the old model",
-                self.source,
-                fresh.kind,
-                self.model.kind,
-            )
-            return False
         with self.lock:
-            self.model = fresh
+            try:
+                fresh, card = self._load()
+            except Exception as err:  # noqa: BLE001 - a half-written or broken checkpoint must not stop the server
+                log.warning("seqtext: reload of %s failed, still serving the old model: %s", self.source, err)
+                return False
+            if fresh.kind != self.model.kind:
+                found, serving = fresh.kind, self.model.kind
+                log.warning("seqtext: reload of %s found a %s, not a %s: still serving the old one", self.source, found, serving)
+                return False
+            self.model, self.card = fresh, card  # one assignment each: a request sees the old model or the new
         log.info("seqtext: reloaded %s", self.source)
         return True
 
@@ -181,6 +196,7 @@ def create_app(source: str | Path, *, api_key: str | None = None, int8: bool = F
         return model.predict(texts)
 
     batcher = Batcher(predict, limits.batch_wait, limits.batch_chars)
+    generating = threading.BoundedSemaphore(limits.generations)
 
     async def lifespan(app: FastAPI):
         batcher.start()
@@ -197,6 +213,11 @@ def create_app(source: str | Path, *, api_key: str | None = None, int8: bool = F
 
     @app.middleware("http")
     async def require_key(request: Request, call_next):
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > limits.max_body:
+            return JSONResponse(
+                {"error": f"the body has {int(length):,} bytes; the limit is {limits.max_body:,}"}, status_code=413
+            )
         if api_key is not None and request.url.path not in OPEN_PATHS:
             given = request.headers.get("authorization", "")
             if not secrets.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
@@ -226,9 +247,9 @@ def create_app(source: str | Path, *, api_key: str | None = None, int8: bool = F
 
     @app.get("/v1/model")
     async def model_card() -> dict:
-        model = served.model
+        model, card = served.model, served.card
         return {"kind": model.kind, "name": served.name, "labels": getattr(model, "labels", None), "int8": int8,
-                "limits": limits.__dict__, "card": model.card}  # fmt: skip
+                "limits": limits.__dict__, "card": card}  # fmt: skip
 
     @app.post("/v1/classify")
     async def classify(request: ClassifyRequest) -> dict:
@@ -248,14 +269,24 @@ def create_app(source: str | Path, *, api_key: str | None = None, int8: bool = F
             raise RequestError(400, f"this server holds a {model.kind}: POST /v1/classify")
         if len(request.prompt) > limits.max_chars:
             raise RequestError(413, f"prompt has {len(request.prompt):,} characters; the limit is {limits.max_chars:,}")
+        _check_unicode(request.prompt, "prompt")
         if request.length > limits.max_length:
             raise RequestError(413, f"length is {request.length:,}; the limit is {limits.max_length:,}")
         options = {"prompt": request.prompt, "length": request.length, "temperature": request.temperature,
                    "top_k": request.top_k, "top_p": request.top_p, "seed": request.seed}  # fmt: skip
-        if request.stream:
-            pieces = _checked(lambda: model.generate(**options, stream=True))  # a bad prompt fails before any event
-            return StreamingResponse(_events(pieces), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
-        text = await asyncio.get_running_loop().run_in_executor(None, lambda: _checked(lambda: model.generate(**options)))
+        if not generating.acquire(blocking=False):
+            raise RequestError(503, f"the server is answering {limits.generations} generate requests already; try again")
+        loop = asyncio.get_running_loop()
+        try:
+            if request.stream:  # a bad prompt fails here, before any event
+                pieces = await loop.run_in_executor(None, lambda: _checked(lambda: model.generate(**options, stream=True)))
+                events = _events(pieces, generating.release)
+                return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+            text = await loop.run_in_executor(None, lambda: _checked(lambda: model.generate(**options)))
+        except BaseException:
+            generating.release()
+            raise
+        generating.release()
         return {"text": text, "model": served.name}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -273,17 +304,19 @@ def _checked(call):
         raise RequestError(400, str(err)) from None
 
 
-def _events(pieces):
-    """Server-Sent Events for generated pieces: one ``data`` event a piece, then ``done`` (or ``error``)."""
+def _events(pieces, done):
+    """Server-Sent Events for generated pieces: one ``data`` event a piece, then ``done`` (or ``error``);
+    ``done()`` is called at the end, however it ends (the client may go away)."""
     try:
         for piece in pieces:
             if piece:
                 yield f"data: {json.dumps({'text': piece})}\n\n"
+        yield "event: done\ndata: {}\n\n"
     except Exception as err:  # noqa: BLE001 - the answer has begun: the error becomes an event
         log.exception("seqtext: generation failed")
         yield f"event: error\ndata: {json.dumps({'error': f'generation failed ({type(err).__name__})'})}\n\n"
-        return
-    yield "event: done\ndata: {}\n\n"
+    finally:
+        done()
 
 
 def _check_texts(texts: list[str], limits: Limits) -> None:
@@ -294,6 +327,16 @@ def _check_texts(texts: list[str], limits: Limits) -> None:
             raise RequestError(400, f"texts[{number}] is empty")
         if len(text) > limits.max_chars:
             raise RequestError(413, f"texts[{number}] has {len(text):,} characters; the limit is {limits.max_chars:,}")
+        _check_unicode(text, f"texts[{number}]")
+
+
+def _check_unicode(text: str, field: str) -> None:
+    """JSON may carry a lone surrogate (\\ud800), which is no character and which the tokenizer cannot read."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        message = f"{field} holds {text[err.start]!r} at character {err.start}, which is not a Unicode character"
+        raise RequestError(400, message) from None
 
 
 def _prediction(prediction, explain: bool) -> dict:

@@ -68,6 +68,7 @@ def test_the_page_streams_generated_text(browser, lm_run, tmp_path):
         page = browser.new_page(viewport={"width": 900, "height": 640})
         errors = []
         page.on("pageerror", lambda err: errors.append(str(err)))
+        page.on("request", lambda request: None if request.url.startswith(base) else errors.append(request.url))
         page.goto(f"{base}/")
         page.wait_for_selector("#generate-panel", state="visible")
         page.fill("#prompt", "ROMEO:")

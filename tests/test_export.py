@@ -68,6 +68,12 @@ def test_an_exported_language_model_generates_what_pytorch_generates(lm_run, tmp
     path = tmp_path / f"model.{SUFFIX[format]}"
     assert main(["export", str(lm_run), "--format", format, "--out", str(path)]) == 0
     exported = load_exported(path)
+    if format == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        assert [i.name for i in session.get_inputs()] == ["ids", "h", "c"]
+        assert [o.name for o in session.get_outputs()] == ["logits", "h_next", "c_next"]
     for options in ({"temperature": 0.8, "seed": 7}, {"temperature": 1.0, "top_k": 5, "seed": 1}, {"temperature": 0}):
         expected = model.generate("ROMEO:", length=120, **options)
         assert exported.generate("ROMEO:", length=120, **options) == expected
@@ -112,11 +118,12 @@ def test_predict_and_generate_take_int8(trained_run, lm_run, capsys):
     [
         (["--format", "tflite"], "argument --format: invalid choice"),
         (["--out", "{tmp}"], "is a directory; give the file to write"),
+        (["--out", "{run}/best/model.onnx"], "is a checkpoint; write the export to a folder of its own"),
     ],
 )
 def test_bad_export_arguments_are_one_line_errors(trained_run, tmp_path, capsys, args, message):
     argv = ["export", str(trained_run), "--out", str(tmp_path / "m.onnx")]
-    argv += [arg.format(tmp=tmp_path) for arg in args]
+    argv += [arg.format(tmp=tmp_path, run=trained_run) for arg in args]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -60,6 +60,7 @@ BAD_CLASSIFY = [
     ({"texts": ["x" * 501]}, 413, "texts[0] has 501 characters; the limit is 500"),
     ({"texts": ["fine"], "explain": "yes"}, 422, "explain: Input should be a valid boolean"),
     ({"texts": ["fine"], "path": "/etc/passwd"}, 422, "path is not a field of this request"),
+    ('{"texts": ["fine", "a \\ud800 b"]}', 400, "texts[1] holds '\\ud800' at character 2, which is not a Unicode character"),
 ]
 
 
@@ -84,13 +85,18 @@ def test_bad_generate_requests_are_4xx_json_errors(lm_client):
         ({"prompt": "ROMEO:", "temperature": -1}, 422, "temperature: Input should be greater than or equal to 0"),
         ({"prompt": "ROMEO:", "top_p": 1.5}, 422, "top_p: Input should be less than or equal to 1"),
         ({"prompt": "ROMEO€", "stream": True}, 400, "prompt has characters outside the model's vocabulary: '€'"),
+        ({"prompt": "R" * 20_001}, 413, "prompt has 20,001 characters; the limit is 20,000"),
+        ({"prompt": "ROMEO:", "seed": 2**64}, 422, "seed: Input should be less than 9223372036854775808"),
+        ({"prompt": "ROMEO:", "seed": -1}, 422, "seed: Input should be greater than or equal to 0"),
     ]
     for body, status, message in cases:
         answer = lm_client.post("/v1/generate", json=body)
         assert (answer.status_code, answer.json()) == (status, {"error": message}), body
     answer = lm_client.post("/v1/classify", json={"texts": ["ROMEO:"]})
     assert answer.json() == {"error": "this server holds a language_model: POST /v1/generate"}
-    assert lm_client.post("/v1/generate", json={"prompt": "ROMEO:", "length": 5}).status_code == 200
+    tiny = lm_client.post("/v1/generate", json={"prompt": "ROMEO:", "length": 20, "temperature": 1e-40, "seed": 1})
+    greedy = lm_client.post("/v1/generate", json={"prompt": "ROMEO:", "length": 20, "temperature": 0})
+    assert tiny.status_code == 200 and tiny.json()["text"] == greedy.json()["text"]  # the limit of a small temperature
 
 
 def test_concurrent_requests_share_model_calls_and_get_single_answers(trained_run, data_dir):
@@ -106,6 +112,24 @@ def test_concurrent_requests_share_model_calls_and_get_single_answers(trained_ru
         assert batcher.calls < len(sentences) / 2  # requests were grouped
     for text, answer in zip(sentences, answers):
         assert answer["predictions"][0]["probs"] == pytest.approx(alone[text], abs=1e-5)
+
+
+def test_a_request_that_fails_the_model_fails_alone(trained_run, monkeypatch):
+    app = create_app(trained_run, limits=Limits(batch_wait=0.3))
+    model = app.state.served.model
+    real = model.predict
+
+    def predict(texts, **kwargs):
+        if "poison" in texts:
+            raise RuntimeError("the model broke on this text")
+        return real(texts, **kwargs)
+
+    monkeypatch.setattr(model, "predict", predict)
+    with TestClient(app, raise_server_exceptions=False) as client, ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda text: client.post("/v1/classify", json={"texts": [text]}), [*TEXTS, "poison"]))
+    assert [a.status_code for a in answers] == [200, 200, 200, 500]
+    assert answers[3].json() == {"error": "the server failed (RuntimeError); its log has the details"}
+    assert "Traceback" not in answers[3].text
 
 
 def _events(lines):
@@ -132,7 +156,7 @@ def test_streamed_generation_is_the_same_text_as_events(lm_client, lm_run):
     assert len(pieces) == 80 and "".join(pieces) == whole  # one event a character, as they are drawn
 
 
-def test_an_api_key_guards_every_endpoint_but_health(trained_run):
+def test_an_api_key_guards_every_endpoint_but_health(trained_run, lm_run):
     with TestClient(create_app(trained_run, api_key="s3cret")) as client:
         for method, path in [("get", "/v1/model"), ("post", "/v1/classify"), ("get", "/docs"), ("get", "/openapi.json")]:
             for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
@@ -143,6 +167,8 @@ def test_an_api_key_guards_every_endpoint_but_health(trained_run):
         key = {"Authorization": "Bearer s3cret"}
         assert client.post("/v1/classify", json={"texts": TEXTS}, headers=key).status_code == 200
         assert client.get("/v1/model", headers=key).json()["labels"] == ["negative", "positive"]
+    with TestClient(create_app(lm_run, api_key="s3cret")) as client:
+        assert client.post("/v1/generate", json={"prompt": "ROMEO:", "length": 5}).status_code == 401
 
 
 def test_the_page_is_served_from_the_package_with_nothing_from_the_network(classifier_client):
@@ -154,7 +180,7 @@ def test_the_page_is_served_from_the_package_with_nothing_from_the_network(class
         assert remote not in html.replace("http://www.w3.org", ""), remote
 
 
-def test_a_reload_swaps_a_whole_checkpoint_and_keeps_the_old_one_otherwise(trained_run, lm_run, tmp_path):
+def test_a_reload_swaps_a_whole_checkpoint_and_keeps_the_old_one_otherwise(trained_run, sst2_model, lm_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
     app = create_app(run)
@@ -165,12 +191,38 @@ def test_a_reload_swaps_a_whole_checkpoint_and_keeps_the_old_one_otherwise(train
         assert served.reload() is False
         assert client.post("/v1/classify", json={"texts": TEXTS}).json() == before
         shutil.rmtree(run / "best")
+        assert served.reload() is False  # between a save's two renames there is no best/ at all
+        assert not (run / "best").exists()  # and the server did not move anything back
         shutil.copytree(lm_run / "best", run / "best")  # another kind of model
         assert served.reload() is False and served.model.kind == "classifier"
         shutil.rmtree(run / "best")
-        shutil.copytree(trained_run / "last", run / "best")
+        shutil.copytree(sst2_model / "best", run / "best")
         assert served.reload() is True
-        assert client.post("/v1/classify", json={"texts": TEXTS}).status_code == 200
+        after = client.post("/v1/classify", json={"texts": TEXTS}).json()
+        expected = seqtext.load(sst2_model).predict(TEXTS)
+        assert [p["probs"] for p in after["predictions"]] == [pytest.approx(p.probs, abs=1e-6) for p in expected]
+        assert client.get("/v1/model").json()["card"]["validation"] == seqtext.load(sst2_model).card["validation"]
+
+
+@pytest.mark.slow
+def test_sighup_reloads_the_served_checkpoint(trained_run, sst2_model, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    server, base = _start(run)
+    try:
+        before = httpx.get(f"{base}/v1/model").json()["card"]["validation"]
+        shutil.rmtree(run / "best")
+        shutil.copytree(sst2_model / "best", run / "best")
+        server.send_signal(signal.SIGHUP)
+        wanted = seqtext.load(sst2_model).card["validation"]
+        for _ in range(100):
+            if httpx.get(f"{base}/v1/model").json()["card"]["validation"] == wanted:
+                break
+            time.sleep(0.1)
+        assert httpx.get(f"{base}/v1/model").json()["card"]["validation"] == wanted != before
+    finally:
+        server.kill()
+        server.wait()
 
 
 def test_the_server_binds_this_machine_only_unless_told():
@@ -208,21 +260,24 @@ def _start(run, *args) -> tuple[subprocess.Popen, str]:
 def test_sigterm_lets_the_request_in_flight_finish(lm_run):
     server, base = _start(lm_run, "--max-length", "30000")
     try:
-        results = {}
+        results, begun = {}, threading.Event()
 
         def long_request():
-            request = {"prompt": "ROMEO:", "length": 30000, "seed": 1}
-            results["answer"] = httpx.post(f"{base}/v1/generate", json=request, timeout=120)
-            results["answered"] = time.monotonic()
+            request = {"prompt": "ROMEO:", "length": 30000, "seed": 1, "stream": True}
+            with httpx.stream("POST", f"{base}/v1/generate", json=request, timeout=120) as answer:
+                lines = []
+                for line in answer.iter_lines():
+                    lines.append(line)
+                    begun.set()
+                results["status"], results["events"] = answer.status_code, _events(lines)
 
         thread = threading.Thread(target=long_request)
         thread.start()
-        time.sleep(0.5)  # the request is in flight
-        signalled = time.monotonic()
+        assert begun.wait(30)  # the first piece has come: the request is in flight
         server.send_signal(signal.SIGTERM)
         thread.join(120)
-        assert results["answered"] > signalled  # it was still being answered when the signal came
-        assert results["answer"].status_code == 200 and len(results["answer"].json()["text"]) == 30000
+        assert results["status"] == 200 and results["events"][-1] == {"event": "done", "data": "{}"}
+        assert sum(len(json.loads(e["data"])["text"]) for e in results["events"][:-1]) == 30000
         assert server.wait(30) == -signal.SIGTERM  # uvicorn ends by the signal it caught, once the requests are done
         with pytest.raises(httpx.TransportError):
             httpx.get(f"{base}/health", timeout=1)
