@@ -64,6 +64,16 @@ BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
         ["bench/peers.py", "imdb", "sst2", "trec", "--seqtext", "runs/imdb-pretrained", "runs/sst2-pretrained"],
         None,
     ),
+    "sst2_run": (["-m", "seqtext", "train", "recipes/sst2.yaml", "--out", "runs/sst2"], None),
+    "inference": (
+        ["bench/inference.py", "--run", "sst2=runs/sst2", "--run", "imdb=runs/imdb-pretrained", "--batch1", "300",
+         "--accuracy-texts", "5000"],
+        None,
+    ),  # fmt: skip
+    "serve_load": (
+        ["bench/serve_load.py", "--run", "sst2=runs/sst2", "--run", "imdb=runs/imdb-pretrained", "--seconds", "10"],
+        None,
+    ),  # wrk: apt-get install wrk
 }
 
 

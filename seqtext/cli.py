@@ -158,8 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-texts", type=int, default=64, help="texts one classify request may hold (default: 64)")
     serve.add_argument("--max-chars", type=int, default=20000, help="characters one text may hold (default: 20,000)")
     serve.add_argument("--max-length", type=int, default=2000, help="tokens one generate request may ask (default: 2,000)")
-    serve.add_argument("--batch-wait-ms", type=float, default=5.0,
-                       help="how long a classify request waits for others to share its batch (default: 5)")  # fmt: skip
+    serve.add_argument("--batch-wait-ms", type=float, default=0.0,
+                       help="how long a classify request also waits for others to share its model call; those that "
+                       "arrive while the model is busy share the next one anyway (default: 0)")  # fmt: skip
 
     info = commands.add_parser(
         "info",

@@ -51,7 +51,7 @@ class Limits:
     max_texts: int = 64  # texts in one classify request
     max_chars: int = 20_000  # characters in one text or prompt
     max_length: int = 2_000  # tokens one generate request may ask for
-    batch_wait: float = 0.005  # seconds a classify request waits for others to share its model call
+    batch_wait: float = 0.0  # seconds to also wait for more requests (those that came while the model was busy join anyway)
     batch_chars: int = 200_000  # characters one shared model call may hold (a budget known before tokenizing)
     generations: int = 4  # generate requests answered at once; more get 503 (each keeps a thread busy)
     max_body: int = 4 * 2**20  # bytes of one request body
@@ -83,8 +83,9 @@ class RequestError(Exception):
 
 
 class Batcher:
-    """Classify requests as they come, grouped: the first waits ``wait`` seconds for others, then all of
-    them (up to ``budget`` characters) go through ``predict`` as one list, on one worker thread."""
+    """Classify requests as they come, grouped: while the model answers one group, the requests that arrive
+    queue up, and the next call takes all of them (up to ``budget`` characters) as one list, on one worker
+    thread. An idle server answers a lone request at once; ``wait`` seconds more may be spent gathering."""
 
     def __init__(self, predict, wait: float, budget: int):
         self.predict, self.wait, self.budget = predict, wait, budget
@@ -117,10 +118,15 @@ class Batcher:
             first = pending or await self.queue.get()
             group, size, pending = [first], sum(map(len, first[0])), None
             deadline = loop.time() + self.wait
-            while (left := deadline - loop.time()) > 0:
-                try:
-                    item = await asyncio.wait_for(self.queue.get(), left)
-                except TimeoutError:
+            while pending is None:
+                if not self.queue.empty():  # what came while the model was busy: the next batch, at once
+                    item = self.queue.get_nowait()
+                elif (left := deadline - loop.time()) > 0:  # an optional wait for more
+                    try:
+                        item = await asyncio.wait_for(self.queue.get(), left)
+                    except TimeoutError:
+                        break
+                else:
                     break
                 if size + sum(map(len, item[0])) > self.budget:
                     pending = item  # starts the next group
@@ -187,6 +193,33 @@ class Served:
         return True
 
 
+class Gate:
+    """A plain ASGI middleware (Starlette's BaseHTTPMiddleware costs a task a request): bodies over the limit
+    get 413, and with an API key every path but ``OPEN_PATHS`` needs ``Authorization: Bearer KEY``."""
+
+    def __init__(self, app, api_key: str | None, max_body: int):
+        self.app, self.max_body = app, max_body
+        self.wanted = None if api_key is None else f"Bearer {api_key}".encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_body:
+            message = f"the body has {int(length):,} bytes; the limit is {self.max_body:,}"
+            return await JSONResponse({"error": message}, status_code=413)(scope, receive, send)
+        if self.wanted is not None and scope["path"] not in OPEN_PATHS:
+            if not secrets.compare_digest(headers.get(b"authorization", b""), self.wanted):
+                message = "missing or wrong API key: send Authorization: Bearer KEY"
+                return await JSONResponse({"error": message}, status_code=401)(scope, receive, send)
+        if scope["method"] == "POST" and not headers.get(b"content-type", b"").startswith(b"application/json"):
+            # every body here is JSON: read it so whatever the client called it (curl -d says form data)
+            kept = [(name, value) for name, value in scope["headers"] if name != b"content-type"]
+            scope = {**scope, "headers": [*kept, (b"content-type", b"application/json")]}
+        return await self.app(scope, receive, send)
+
+
 def create_app(source: str | Path, *, api_key: str | None = None, int8: bool = False, limits: Limits = Limits()) -> FastAPI:
     """The server's ASGI app for the model at ``source`` (loaded now: a bad path fails before any port is bound)."""
     served = Served(source, int8)
@@ -211,18 +244,7 @@ def create_app(source: str | Path, *, api_key: str | None = None, int8: bool = F
     app = FastAPI(title="seqtext", summary=f"{served.model.kind} {served.name}", lifespan=lifespan)
     app.state.served, app.state.batcher, app.state.limits = served, batcher, limits
 
-    @app.middleware("http")
-    async def require_key(request: Request, call_next):
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > limits.max_body:
-            return JSONResponse(
-                {"error": f"the body has {int(length):,} bytes; the limit is {limits.max_body:,}"}, status_code=413
-            )
-        if api_key is not None and request.url.path not in OPEN_PATHS:
-            given = request.headers.get("authorization", "")
-            if not secrets.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
-                return JSONResponse({"error": "missing or wrong API key: send Authorization: Bearer KEY"}, status_code=401)
-        return await call_next(request)
+    app.add_middleware(Gate, api_key=api_key, max_body=limits.max_body)
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, err: RequestError):
@@ -252,7 +274,7 @@ def create_app(source: str | Path, *, api_key: str | None = None, int8: bool = F
                 "limits": limits.__dict__, "card": card}  # fmt: skip
 
     @app.post("/v1/classify")
-    async def classify(request: ClassifyRequest) -> dict:
+    async def classify(request: ClassifyRequest) -> JSONResponse:
         if served.model.kind != "classifier":
             raise RequestError(400, f"this server holds a {served.model.kind}: POST /v1/generate")
         _check_texts(request.texts, limits)
@@ -260,7 +282,8 @@ def create_app(source: str | Path, *, api_key: str | None = None, int8: bool = F
         for number, prediction in enumerate(predictions):
             if prediction.error is not None:
                 raise RequestError(400, f"texts[{number}] {prediction.error}")
-        return {"predictions": [_prediction(p, request.explain) for p in predictions], "model": served.name}
+        answer = {"predictions": [_prediction(p, request.explain) for p in predictions], "model": served.name}
+        return JSONResponse(answer)  # as it is: FastAPI's check of a returned dict costs more than the model here
 
     @app.post("/v1/generate")
     async def generate(request: GenerateRequest):

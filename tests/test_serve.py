@@ -46,6 +46,9 @@ def test_classify_answers_what_predict_answers(classifier_client, trained_run):
         assert [a["token"] for a in got["attention"]] == [token for token, _ in want.attention]
     plain = classifier_client.post("/v1/classify", json={"texts": TEXTS[:1]}).json()["predictions"][0]
     assert set(plain) == {"label", "probs"}  # attention only when asked
+    form = {"content-type": "application/x-www-form-urlencoded"}  # what curl -d sends
+    sent_as_form = classifier_client.post("/v1/classify", content=json.dumps({"texts": TEXTS[:1]}), headers=form)
+    assert sent_as_form.json()["predictions"][0] == plain
 
 
 BAD_CLASSIFY = [
