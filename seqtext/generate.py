@@ -207,7 +207,8 @@ def generate(
 def _steps(model, tokenizer, prompt_ids, length, num_samples, sampling, seed) -> Iterator[torch.Tensor]:
     model.eval()
     device = next(model.parameters()).device
-    stepper = Stepper(model) if type(model.rnn) in (torch.nn.LSTM, torch.nn.GRU) else None  # not int8 layers
+    with torch.no_grad():  # the table of input projections is built once, outside any autograd graph
+        stepper = Stepper(model) if type(model.rnn) in (torch.nn.LSTM, torch.nn.GRU) else None  # not int8 layers
 
     def step(ids: torch.Tensor, state) -> tuple[torch.Tensor, State]:
         if state is None or stepper is None:
