@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from seqtext.cells import LSTMLayer
+from seqtext.tokenizer import PAD_ID
 
 # reference_lstm: seqtext/cells.py's LSTM with back-propagation written by hand, for study (slow: a Python loop)
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "reference_lstm": LSTMLayer}
@@ -140,6 +141,39 @@ class SelfAttentivePooling(nn.Module):
         gram = torch.bmm(weights, weights.transpose(1, 2))  # (B, r, r)
         identity = torch.eye(gram.shape[1], device=gram.device)
         return ((gram - identity) ** 2).sum(dim=(1, 2)).mean()
+
+
+class NgramBag(nn.Module):
+    """A linear model over the text's words and hashed word pairs, whose class scores the classifier adds to
+    its own (a bag of n-grams beside the recurrent encoder, as fastText's are beside nothing; the "wide"
+    half of Cheng et al. 2016's wide and deep model). Each token id is a feature, and with ``n = 2`` each
+    adjacent pair hashed into one of ``buckets``; the scores are the mean of their weights, which start at 0.
+
+    ids, mask: (B, T) -> scores (B, C)
+    """
+
+    PRIME = 1_000_003  # pairs (a, b) hash to (a * PRIME + b) mod buckets: spread, and exact in int64
+
+    def __init__(self, vocab_size: int, num_classes: int, n: int, buckets: int):
+        super().__init__()
+        self.vocab_size, self.n, self.buckets = vocab_size, n, buckets
+        self.weight = nn.Embedding(vocab_size + (buckets if n == 2 else 0), num_classes, padding_idx=PAD_ID)
+        nn.init.zeros_(self.weight.weight)
+
+    def features(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, T) -> (B, F) feature ids, PAD_ID where there is none."""
+        ids = ids.masked_fill(~mask, PAD_ID)  # (B, T)
+        if self.n == 1:
+            return ids
+        pairs = self.vocab_size + (ids[:, :-1] * self.PRIME + ids[:, 1:]) % self.buckets  # (B, T - 1)
+        pairs = pairs.masked_fill(~mask[:, 1:], PAD_ID)  # (B, T - 1)
+        return torch.cat([ids, pairs], dim=1)  # (B, 2T - 1)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        features = self.features(ids, mask)  # (B, F)
+        present = features != PAD_ID  # (B, F)
+        total = self.weight(features).sum(1)  # (B, C): the padding row is 0
+        return total / present.sum(1, keepdim=True).clamp(min=1)  # (B, C)
 
 
 def mean_pool(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -34,6 +34,7 @@ def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
 
 
 EMBEDDINGS = ("embedding.", "backward_embedding.")  # a classifier's two directions may each have one
+NGRAMS = "ngrams."  # a classifier's bag of n-grams (model.ngrams): in the top layer, at train.ngram_lr_scale
 
 
 def layer_of(name: str, model: torch.nn.Module) -> int:
@@ -50,28 +51,35 @@ def top_layer(model: torch.nn.Module) -> int:
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig, fused: bool = True) -> torch.optim.Optimizer:
     """AdamW (or SGD). AdamW is the fused kernel, one pass over all the parameters: the default loop of
-    small operations per tensor took a third of an SST-2 step on CPU (bench/speed_work.py). With
-    ``layer_lr_decay``, each layer's groups carry an ``lr_scale`` of decay ** (layers above it)."""
+    small operations per tensor took a third of an SST-2 step on CPU (bench/speed_work.py). Each group
+    carries an ``lr_scale``: with ``layer_lr_decay``, decay ** (layers above it); 1 without; and
+    ``ngram_lr_scale`` for a classifier's n-gram table (AdamW only)."""
     if config.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
-    # no weight decay on biases and the embedding: decaying rare words' vectors to 0 only forgets them
+    # no weight decay on biases, the embedding or the n-gram table: decaying rare words' vectors to 0 only
+    # forgets them
     def decays(name: str, parameter: torch.Tensor) -> bool:
         return parameter.ndim >= 2 and not name.startswith(EMBEDDINGS)
 
+    def group(params: list[torch.Tensor], decayed: bool, lr_scale: float | None) -> dict:
+        settings = {"params": params, "weight_decay": config.weight_decay if decayed else 0.0}
+        return settings if lr_scale is None else {**settings, "lr_scale": lr_scale}
+
     named = list(model.named_parameters())
+    ngrams = [p for n, p in named if n.startswith(NGRAMS)]
+    named = [(n, p) for n, p in named if not n.startswith(NGRAMS)]
     if config.layer_lr_decay is None:
-        decay = [p for n, p in named if decays(n, p)]
-        keep = [p for n, p in named if not decays(n, p)]
-        groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": keep, "weight_decay": 0.0}]
-        return torch.optim.AdamW(groups, lr=config.lr, fused=fused)
-    top, groups = top_layer(model), []
-    for layer in range(top + 1):
-        scale = config.layer_lr_decay ** (top - layer)
-        for decayed in (True, False):
-            params = [p for n, p in named if layer_of(n, model) == layer and decays(n, p) == decayed]
-            if params:
-                groups.append({"params": params, "weight_decay": config.weight_decay if decayed else 0.0, "lr_scale": scale})
+        groups = [group([p for n, p in named if decays(n, p) == decayed], decayed, None) for decayed in (True, False)]
+    else:
+        top, groups = top_layer(model), []
+        for layer in range(top + 1):
+            for decayed in (True, False):
+                params = [p for n, p in named if layer_of(n, model) == layer and decays(n, p) == decayed]
+                if params:
+                    groups.append(group(params, decayed, config.layer_lr_decay ** (top - layer)))
+    if ngrams:
+        groups.append(group(ngrams, False, config.ngram_lr_scale))
     return torch.optim.AdamW(groups, lr=config.lr, fused=fused)
 
 

@@ -108,6 +108,7 @@ class TrainConfig:
     # and unfreeze trains only the top layer in the first epoch, one more layer below it in each next one
     layer_lr_decay: float | None = None
     unfreeze: bool = False
+    ngram_lr_scale: float = 15.0  # model.ngrams: its table's rate is this times train.lr (a linear model learns faster)
     clip_norm: float = 5.0  # clip the global gradient norm to this; 0 turns clipping off
     label_smoothing: float = 0.0
     class_weights: str = "none"  # none, or balanced: each class weighted by n / (classes * its count)
@@ -131,6 +132,8 @@ class TrainConfig:
             raise ConfigError("train.lr must be more than 0")
         if self.layer_lr_decay is not None and not 0.0 < self.layer_lr_decay <= 1.0:
             raise ConfigError(f"train.layer_lr_decay must be in (0, 1], not {self.layer_lr_decay}")
+        if self.ngram_lr_scale <= 0:
+            raise ConfigError(f"train.ngram_lr_scale must be more than 0, not {self.ngram_lr_scale}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"train.max_minutes must be more than 0, not {self.max_minutes}")
         if not 0.0 <= self.label_smoothing < 1.0:

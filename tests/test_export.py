@@ -3,6 +3,7 @@ exported language model generates the same text for the same seed; int8 keeps a 
 
 import gzip
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -12,6 +13,10 @@ import torch
 import seqtext
 from seqtext.cli import main
 from seqtext.export import load_exported
+from seqtext.recipe import load_recipe
+from seqtext.training import train
+
+from .conftest import RECIPES, TINY_MODEL
 
 SUFFIX = {"onnx": "onnx", "torchscript": "pt"}
 
@@ -28,9 +33,23 @@ def _padded(model, texts):
     return torch.nn.utils.rnn.pad_sequence(rows, batch_first=True), lengths
 
 
+@pytest.fixture(scope="module")
+def ngram_run(tmp_path_factory, sst2_slice) -> Path:
+    """The tiny SST-2 classifier with a bag of words and hashed pairs (model.ngrams: 2) beside its encoder."""
+    run = tmp_path_factory.mktemp("runs") / "sst2-ngrams"
+    overrides = ["--data.dataset", str(sst2_slice), "--train.max_steps", "12", "--train.eval_every", "6", *TINY_MODEL,
+                 "--model.ngrams", "2", "--model.ngram_buckets", "5000"]  # fmt: skip
+    train(load_recipe(RECIPES / "sst2.yaml", overrides), run, progress=False)
+    return run
+
+
 @pytest.mark.parametrize("format", ["onnx", "torchscript"])
-def test_an_exported_classifier_equals_pytorch_on_a_padded_batch(trained_run, data_dir, tmp_path, format):
+@pytest.mark.parametrize("run", ["trained_run", "ngram_run"])
+def test_an_exported_classifier_equals_pytorch_on_a_padded_batch(run, data_dir, tmp_path, format, request):
+    trained_run = request.getfixturevalue(run)
     model = seqtext.load(trained_run)
+    if run == "ngram_run":
+        assert model.module.ngrams.weight.weight.abs().sum() > 0  # trained away from the zeros it starts with
     texts, _ = _sentences(data_dir, 40)
     assert len({len(model.tokenizer.encode(text)) for text in texts}) > 10  # mixed lengths: most rows are padded
     path = tmp_path / f"model.{SUFFIX[format]}"

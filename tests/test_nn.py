@@ -7,6 +7,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqtext.nn import (
     AdditiveAttention,
+    NgramBag,
     RecurrentEncoder,
     SelfAttentivePooling,
     last_pool,
@@ -94,3 +95,20 @@ def test_mean_max_and_last_pooling_ignore_padding():
     last = last_pool(h, LENGTHS, bidirectional=True)
     assert torch.equal(last[1], torch.cat([h[1, 1, :3], h[1, 0, 3:]]))
     assert torch.equal(last_pool(h, LENGTHS, bidirectional=False)[2], h[2, 4])
+
+
+def test_ngram_bag_is_the_mean_of_its_words_and_hashed_pairs_weights():
+    bag = NgramBag(vocab_size=10, num_classes=2, n=2, buckets=7)
+    ids = torch.tensor([[5, 6, 7, 0], [4, 0, 0, 0]])
+    mask = ids != 0
+    pair = lambda a, b: 10 + (a * NgramBag.PRIME + b) % 7  # noqa: E731
+    assert bag.features(ids, mask).tolist() == [[5, 6, 7, 0, pair(5, 6), pair(6, 7), 0], [4, 0, 0, 0, 0, 0, 0]]
+    with torch.no_grad():
+        bag.weight.weight.copy_(torch.arange(34, dtype=torch.float).reshape(17, 2))
+        bag.weight.weight[0] = 0.0
+    rows = [5, 6, 7, pair(5, 6), pair(6, 7)]
+    expected = torch.stack([bag.weight.weight[rows].mean(0), bag.weight.weight[4]])  # (2, 2)
+    assert torch.equal(bag(ids, mask), expected)
+    words = NgramBag(vocab_size=10, num_classes=2, n=1, buckets=7)
+    assert words.weight.num_embeddings == 10 and words.features(ids, mask).tolist() == ids.tolist()
+    assert torch.equal(NgramBag(10, 3, 2, 7)(ids, mask), torch.zeros(2, 3))  # the weights start at 0

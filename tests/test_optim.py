@@ -39,6 +39,19 @@ def test_without_layer_decay_the_groups_are_the_usual_two():
     assert [sorted(group) for group in optimizer.param_groups][0].count("lr_scale") == 0 and len(optimizer.param_groups) == 2
 
 
+@pytest.mark.parametrize("layer_lr_decay", [None, 0.5])
+def test_the_ngram_table_has_its_own_rate_and_no_weight_decay(layer_lr_decay):
+    config = ClassifierConfig(embedding_size=8, hidden_size=6, attention_size=4, ngrams=2, ngram_buckets=100)
+    model = TextClassifier(config, 50, 2)
+    optimizer = make_optimizer(model, TrainConfig(lr=1.0, weight_decay=0.1, layer_lr_decay=layer_lr_decay, ngram_lr_scale=15.0))
+    set_learning_rate(optimizer, 2.0)
+    (table,) = [group for group in optimizer.param_groups if any(p is model.ngrams.weight.weight for p in group["params"])]
+    assert len(table["params"]) == 1 and table["lr"] == 30.0 and table["weight_decay"] == 0.0
+    head = [group["lr"] for group in optimizer.param_groups if any(p is model.head.weight for p in group["params"])]
+    assert head == [2.0]
+    assert sum(len(group["params"]) for group in optimizer.param_groups) == len(list(model.parameters()))
+
+
 def test_the_slanted_triangular_schedule_rises_for_a_tenth_then_falls():
     config = TrainConfig(lr=3.2, schedule="slanted_triangular")
     assert learning_rate(config, 0, 100) == pytest.approx(0.1)  # lr / 32

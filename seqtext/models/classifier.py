@@ -1,4 +1,5 @@
-"""Text classifier: embedding -> LSTM / GRU encoder (uni- or bidirectional) -> pooling -> dropout -> linear.
+"""Text classifier: embedding -> LSTM / GRU encoder (uni- or bidirectional) -> pooling -> dropout -> linear,
+optionally plus a linear bag of n-grams (``model.ngrams``).
 
 Pooling is additive attention, multi-head self-attentive pooling (Lin et al. 2017), or mean, max or
 last-state pooling for comparison. The attention weights come back with the logits, so that a
@@ -13,7 +14,17 @@ import torch
 from torch import nn
 
 from seqtext.errors import ConfigError
-from seqtext.nn import CELLS, POOLINGS, AdditiveAttention, RecurrentEncoder, SelfAttentivePooling, last_pool, max_pool, mean_pool
+from seqtext.nn import (
+    CELLS,
+    POOLINGS,
+    AdditiveAttention,
+    NgramBag,
+    RecurrentEncoder,
+    SelfAttentivePooling,
+    last_pool,
+    max_pool,
+    mean_pool,
+)
 from seqtext.tokenizer import PAD_ID
 
 
@@ -36,6 +47,10 @@ class ClassifierConfig:
     # a pretrained language model (a run or checkpoint; or a folder of forward/ and backward/ runs) whose
     # tokenizer, embedding and recurrent layers start the classifier (seqtext/transfer.py)
     encoder_from: str | None = None
+    # a linear model over words (1) or words and hashed word pairs (2) whose class scores are added to the
+    # encoder's: the bag of n-grams that linear baselines win with, trained with the rest (0: none)
+    ngrams: int = 0
+    ngram_buckets: int = 2**21  # the hashed pairs' table (with ngrams: 2)
 
     def __post_init__(self):
         if self.cell not in CELLS:
@@ -50,6 +65,10 @@ class ClassifierConfig:
                 raise ConfigError(f"model.{name} must be in [0, 1), not {getattr(self, name)}")
         if self.attention_penalty < 0:
             raise ConfigError(f"model.attention_penalty must be at least 0, not {self.attention_penalty}")
+        if self.ngrams not in (0, 1, 2):
+            raise ConfigError(f"model.ngrams must be 0, 1 or 2, not {self.ngrams}")
+        if self.ngram_buckets < 1:
+            raise ConfigError(f"model.ngram_buckets must be at least 1, not {self.ngram_buckets}")
         if self.embedding_per_direction and not self.bidirectional:
             raise ConfigError("model.embedding_per_direction needs model.bidirectional: true")
 
@@ -83,6 +102,7 @@ class TextClassifier(nn.Module):
             size = 3 * size
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(size, num_classes)
+        self.ngrams = NgramBag(vocab_size, num_classes, config.ngrams, config.ngram_buckets) if config.ngrams else None
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor) -> ClassifierOutput:
         """ids, mask: (B, T); lengths: (B,) -> logits (B, C) and the attention weights."""
@@ -104,4 +124,6 @@ class TextClassifier(nn.Module):
         else:
             context = last_pool(h, lengths, self.config.bidirectional)  # (B, D)
         logits = self.head(self.dropout(context))  # (B, C)
+        if self.ngrams is not None:
+            logits = logits + self.ngrams(ids, mask)  # (B, C)
         return ClassifierOutput(logits, attention, penalty)

@@ -86,7 +86,10 @@ def test_full_softmax_token_losses_match_cross_entropy():
     "options, message",
     [
         ({"output": "sampled"}, "model.output must be one of full, adaptive, not 'sampled'"),
-        ({"output": "adaptive", "adaptive_cutoffs": (20, 8)}, r"model.adaptive_cutoffs must be increasing positive ids, not \[20, 8\]"),
+        (
+            {"output": "adaptive", "adaptive_cutoffs": (20, 8)},
+            r"model.adaptive_cutoffs must be increasing positive ids, not \[20, 8\]",
+        ),
         ({"output": "adaptive", "tie_weights": True}, "model.tie_weights works with output: full only"),
         ({"output": "adaptive", "adaptive_cutoffs": ()}, r"model.adaptive_cutoffs must be increasing positive ids, not \[\]"),
         ({"embedding_dropout": 1.0}, r"model.embedding_dropout must be in \[0, 1\), not 1.0"),

@@ -25,13 +25,23 @@ def sentences(data_dir):
 @pytest.mark.parametrize("pooling", POOLINGS)
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
-def test_padding_changes_nothing(sentences, pooling, cell, bidirectional):
+@pytest.mark.parametrize("ngrams", [0, 2])
+def test_padding_changes_nothing(sentences, pooling, cell, bidirectional, ngrams):
     sequences, vocab_size = sentences
     torch.manual_seed(0)
     config = ClassifierConfig(
-        embedding_size=16, hidden_size=12, num_layers=2, cell=cell, bidirectional=bidirectional, pooling=pooling
+        embedding_size=16,
+        hidden_size=12,
+        num_layers=2,
+        cell=cell,
+        bidirectional=bidirectional,
+        pooling=pooling,
+        ngrams=ngrams,
+        ngram_buckets=1000,
     )
     model = TextClassifier(config, vocab_size, 3).eval()
+    if ngrams:
+        torch.nn.init.normal_(model.ngrams.weight.weight[1:])  # not the zeros it starts with
     batch = collate([(s, 0) for s in sequences])
     assert batch.lengths.max() > 4 * batch.lengths.min()
     together = model(batch.ids, batch.lengths, batch.mask).logits
@@ -71,6 +81,8 @@ def test_pooling_without_attention_returns_none_and_penalty_only_when_asked():
         ("cell", "rnn", "model.cell must be one of lstm, gru"),
         ("dropout", 1.0, "model.dropout must be in [0, 1)"),
         ("num_layers", 0, "model.num_layers must be at least 1"),
+        ("ngrams", 3, "model.ngrams must be 0, 1 or 2, not 3"),
+        ("ngram_buckets", 0, "model.ngram_buckets must be at least 1"),
     ],
 )
 def test_config_is_validated(field, value, message):
