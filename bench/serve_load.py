@@ -19,7 +19,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import seqtext  # noqa: E402
 from bench.common import write_section  # noqa: E402
 from seqtext.pipeline import load_labelled  # noqa: E402
+from tests.server import start  # noqa: E402
 
 LEVELS = (1, 8, 32)
 BAD = [
@@ -45,33 +45,11 @@ BAD = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def rss_mib(pid: int, field: str = "VmRSS") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def start_server(run: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "seqtext", "serve", run, "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return server, base
-        except httpx.TransportError:
-            if server.poll() is not None:
-                raise SystemExit(f"the server exited: {server.stderr.read()}") from None
-            time.sleep(0.1)
-    raise SystemExit("the server did not start")
 
 
 WRK_SCRIPT = """
@@ -164,7 +142,7 @@ def measure(name: str, run: str, seconds: float, soak_requests: int, per_request
     texts = [" ".join(t.split()) for t in data.splits["test"]["text"]]
     found = {"offline": offline(run, texts), "levels": []}
     print(f"{name} offline: {found['offline']}", flush=True)
-    server, base = start_server(run)
+    server, base = start(run)
     try:
         with tempfile.TemporaryDirectory() as scratch:
             for size in per_request:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .test_serve import _start
+from .server import start
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -37,7 +37,7 @@ def _screenshots(tmp_path) -> Path:
 
 @pytest.mark.slow
 def test_the_page_labels_a_sentence_as_the_api_does(browser, trained_run, tmp_path):
-    server, base = _start(trained_run)
+    server, base = start(trained_run, threads=1)
     try:
         sentence = "a gorgeous , witty , seductive movie ."
         expected = httpx.post(f"{base}/v1/classify", json={"texts": [sentence]}).json()["predictions"][0]["label"]
@@ -63,7 +63,7 @@ def test_the_page_labels_a_sentence_as_the_api_does(browser, trained_run, tmp_pa
 
 @pytest.mark.slow
 def test_the_page_streams_generated_text(browser, lm_run, tmp_path):
-    server, base = _start(lm_run)
+    server, base = start(lm_run, threads=1)
     try:
         page = browser.new_page(viewport={"width": 900, "height": 640})
         errors = []

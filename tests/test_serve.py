@@ -2,12 +2,8 @@
 the real server over loopback (its default address, graceful shutdown on SIGTERM)."""
 
 import json
-import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +15,8 @@ from fastapi.testclient import TestClient
 import seqtext
 from seqtext.cli import build_parser
 from seqtext.serve import Limits, create_app
+
+from .server import start
 
 TEXTS = ["a gorgeous , witty , seductive movie .", "dull and lifeless", "it 's a charming and often affecting journey ."]
 
@@ -211,7 +209,7 @@ def test_a_reload_swaps_a_whole_checkpoint_and_keeps_the_old_one_otherwise(train
 def test_sighup_reloads_the_served_checkpoint(trained_run, sst2_model, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
-    server, base = _start(run)
+    server, base = start(run, threads=1)
     try:
         before = httpx.get(f"{base}/v1/model").json()["card"]["validation"]
         shutil.rmtree(run / "best")
@@ -233,35 +231,9 @@ def test_the_server_binds_this_machine_only_unless_told():
     assert (args.host, args.port, args.api_key) == ("127.0.0.1", 8000, None)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(run, *args) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "seqtext", "serve", str(run), "--port", str(port), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return server, base
-        except httpx.TransportError:
-            if server.poll() is not None:
-                raise AssertionError(f"the server exited: {server.stderr.read()}") from None
-            time.sleep(0.1)
-    server.kill()
-    raise AssertionError("the server did not start in 30 s")
-
-
 @pytest.mark.slow
 def test_sigterm_lets_the_request_in_flight_finish(lm_run):
-    server, base = _start(lm_run, "--max-length", "30000")
+    server, base = start(lm_run, "--max-length", "30000", threads=1)
     try:
         results, begun = {}, threading.Event()
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.server import start  # noqa: E402
 from tests.test_browser import CHROMIUM, FLAGS  # noqa: E402
-from tests.test_serve import _start  # noqa: E402
 
 SENTENCE = "A gorgeous, witty, seductive movie, though the last act drags."
 
@@ -31,7 +31,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        server, base = _start(args.classifier)
+        server, base = start(args.classifier)
         try:
             page = browser.new_page(viewport={"width": 900, "height": 560})
             page.goto(f"{base}/")
@@ -44,7 +44,7 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(30)
-        server, base = _start(args.language_model)
+        server, base = start(args.language_model)
         try:
             page = browser.new_page(viewport={"width": 900, "height": 560})
             page.goto(f"{base}/")
