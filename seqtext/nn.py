@@ -157,8 +157,9 @@ class NgramBag(nn.Module):
     def __init__(self, vocab_size: int, num_classes: int, n: int, buckets: int):
         super().__init__()
         self.vocab_size, self.n, self.buckets = vocab_size, n, buckets
-        self.weight = nn.Embedding(vocab_size + (buckets if n == 2 else 0), num_classes, padding_idx=PAD_ID)
-        nn.init.zeros_(self.weight.weight)
+        rows = vocab_size + (buckets if n == 2 else 0)
+        # zeros given, not drawn and then zeroed: building it leaves the random stream as it was
+        self.weight = nn.Embedding(rows, num_classes, padding_idx=PAD_ID, _weight=torch.zeros(rows, num_classes))
 
     def features(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, T) -> (B, F) feature ids, PAD_ID where there is none."""

@@ -113,3 +113,21 @@ def test_a_time_budget_fits_the_steps_and_the_schedule_to_it(sst2_slice, tmp_pat
     assert result["steps"] == fitted or logged[-1]["elapsed_s"] >= 0.1 * 60  # where it was fitted to, or cut by the clock
     if result["steps"] == fitted:  # the schedule was fitted too: the cosine reached ~0 at the last step
         assert logged[-1]["lr"] < 0.01 * recipe.train.lr
+
+
+def test_with_separate_losses_the_encoder_trains_as_if_the_ngrams_were_not_there(sst2_slice, tmp_path):
+    common = ["--data.dataset", str(sst2_slice), "--train.max_steps", "8", "--train.eval_every", "8", "--train.clip_norm", "0",
+              *TINY_MODEL]  # fmt: skip  # no clipping: the global norm would mix the two halves' gradients
+    runs = {
+        "alone": [],
+        "separate": ["--model.ngrams", "2", "--model.ngram_buckets", "5000", "--model.ngram_loss", "separate"],
+        "joint": ["--model.ngrams", "2", "--model.ngram_buckets", "5000"],
+    }
+    weights = {}
+    for name, extra in runs.items():
+        train(load_recipe(RECIPES / "sst2.yaml", [*common, *extra]), tmp_path / name, progress=False)
+        weights[name] = load_file(tmp_path / name / "last" / "model.safetensors")
+    assert weights["separate"]["ngrams.weight.weight"].abs().sum() > 0  # the n-grams learnt too
+    encoder = sorted(weights["alone"])
+    assert all(torch.equal(weights["separate"][k], weights["alone"][k]) for k in encoder)
+    assert not torch.equal(weights["joint"]["head.weight"], weights["alone"]["head.weight"])

@@ -51,6 +51,9 @@ class ClassifierConfig:
     # encoder's: the bag of n-grams that linear baselines win with, trained with the rest (0: none)
     ngrams: int = 0
     ngram_buckets: int = 2**21  # the hashed pairs' table (with ngrams: 2)
+    # joint: one loss on the summed scores; separate: each half learns alone (the encoder's scores, then the
+    # n-grams', each with its own loss, as two models would) and their scores are summed to predict
+    ngram_loss: str = "joint"
 
     def __post_init__(self):
         if self.cell not in CELLS:
@@ -67,6 +70,8 @@ class ClassifierConfig:
             raise ConfigError(f"model.attention_penalty must be at least 0, not {self.attention_penalty}")
         if self.ngrams not in (0, 1, 2):
             raise ConfigError(f"model.ngrams must be 0, 1 or 2, not {self.ngrams}")
+        if self.ngram_loss not in ("joint", "separate"):
+            raise ConfigError(f"model.ngram_loss must be joint or separate, not {self.ngram_loss!r}")
         if self.ngram_buckets < 1:
             raise ConfigError(f"model.ngram_buckets must be at least 1, not {self.ngram_buckets}")
         if self.embedding_per_direction and not self.bidirectional:
@@ -78,6 +83,7 @@ class ClassifierOutput:
     logits: torch.Tensor  # (B, C)
     attention: torch.Tensor | None  # (B, T) for attention, (B, r, T) for self_attention, else None
     penalty: torch.Tensor | None = None  # scalar, self_attention only
+    parts: tuple[torch.Tensor, torch.Tensor] | None = None  # with model.ngrams: the encoder's and the n-grams' (B, C)
 
 
 class TextClassifier(nn.Module):
@@ -124,6 +130,7 @@ class TextClassifier(nn.Module):
         else:
             context = last_pool(h, lengths, self.config.bidirectional)  # (B, D)
         logits = self.head(self.dropout(context))  # (B, C)
-        if self.ngrams is not None:
-            logits = logits + self.ngrams(ids, mask)  # (B, C)
-        return ClassifierOutput(logits, attention, penalty)
+        if self.ngrams is None:
+            return ClassifierOutput(logits, attention, penalty)
+        ngrams = self.ngrams(ids, mask)  # (B, C)
+        return ClassifierOutput(logits + ngrams, attention, penalty, parts=(logits, ngrams))

@@ -85,14 +85,21 @@ class ClassifierTask:
         out = self.runner(batch.ids, batch.lengths, batch.mask)
         weight = None if self.class_weight is None else self.class_weight.to(device)
         smoothing = self.recipe.train.label_smoothing
-        if self.shard.world == 1:
-            loss = F.cross_entropy(out.logits, batch.labels, weight=weight, label_smoothing=smoothing)
-        else:
-            losses = F.cross_entropy(out.logits, batch.labels, weight=weight, label_smoothing=smoothing, reduction="none")
+
+        def cross_entropy(logits: torch.Tensor) -> torch.Tensor:
+            if self.shard.world == 1:
+                return F.cross_entropy(logits, batch.labels, weight=weight, label_smoothing=smoothing)
+            losses = F.cross_entropy(logits, batch.labels, weight=weight, label_smoothing=smoothing, reduction="none")
             labels = self.train_set.labels[indices]
             count = float(len(indices) if weight is None else self.class_weight[labels].sum())
-            loss = self.shard.mean(losses.sum(), count)
-        objective = loss if out.penalty is None else loss + self.recipe.model.attention_penalty * out.penalty
+            return self.shard.mean(losses.sum(), count)
+
+        loss = cross_entropy(out.logits)
+        objective = loss
+        if out.parts is not None and self.recipe.model.ngram_loss == "separate":
+            objective = sum(cross_entropy(part) for part in out.parts)
+        if out.penalty is not None:
+            objective = objective + self.recipe.model.attention_penalty * out.penalty
         correct = int((out.logits.argmax(1) == batch.labels).sum())
         return loss, objective, {"correct": correct, "n": len(batch.labels), "tokens": int(batch.lengths.sum())}
 
