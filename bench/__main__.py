@@ -59,12 +59,14 @@ BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
     ),
     "imdb_pretrained": (["-m", "seqtext", "train", "recipes/imdb-pretrained.yaml", "--out", "runs/imdb-pretrained"], None),
     "sst2_pretrained": (["-m", "seqtext", "train", "recipes/sst2-pretrained.yaml", "--out", "runs/sst2-pretrained"], None),
+    "ngram_rate": (["bench/ngram_rate.py", "--rates", "0.1", "0.3", "1.0", "3.0"], None),
     "few_labels": (["bench/few_labels.py", "--sizes", "500", "2000", "--test-size", "5000"], None),
+    "sst2_run": (["-m", "seqtext", "train", "recipes/sst2.yaml", "--out", "runs/sst2"], None),
+    "trec_run": (["-m", "seqtext", "train", "recipes/trec.yaml", "--out", "runs/trec"], None),
     "peers": (
-        ["bench/peers.py", "imdb", "sst2", "trec", "--seqtext", "runs/imdb-pretrained", "runs/sst2-pretrained"],
+        ["bench/peers.py", "trec", "sst2", "imdb", "--seqtext", "runs/trec", "runs/sst2", "runs/imdb-pretrained"],
         None,
     ),
-    "sst2_run": (["-m", "seqtext", "train", "recipes/sst2.yaml", "--out", "runs/sst2"], None),
     "inference": (
         ["bench/inference.py", "--run", "sst2=runs/sst2", "--run", "imdb=runs/imdb-pretrained", "--batch1", "300",
          "--accuracy-texts", "5000"],
