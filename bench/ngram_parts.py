@@ -1,0 +1,63 @@
+"""A classifier with an n-gram bag (``model.ngrams``), taken apart: the encoder's scores alone, the bag's
+alone, and their sum (what the model predicts), on one split, scored on the best checkpoint.
+
+    python bench/ngram_parts.py runs/imdb-pretrained [--split test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import seqtext  # noqa: E402
+from bench.common import write_section  # noqa: E402
+from seqtext.batching import collate  # noqa: E402
+from seqtext.pipeline import bucket_sampler, prepare_classification  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    model = seqtext.load(Path(args.run) / "best")
+    if model.module.ngrams is None:
+        raise SystemExit(f"{args.run}: this classifier has no n-gram bag (model.ngrams: 0)")
+    recipe = model.recipe
+    prepared = prepare_classification(recipe, splits=(args.split,), tokenizer=model.tokenizer.backend)
+    encoded = prepared.encoded[args.split]
+    parts, labels = ([], []), []
+    with torch.no_grad():
+        for batch in DataLoader(
+            encoded, batch_sampler=bucket_sampler(encoded, recipe.batching, recipe.seed, False), collate_fn=collate
+        ):
+            out = model.module.eval()(batch.ids, batch.lengths, batch.mask)
+            for kept, part in zip(parts, out.parts):
+                kept.append(part)
+            labels.append(batch.labels)
+    encoder, bag, labels = torch.cat(parts[0]), torch.cat(parts[1]), torch.cat(labels)
+    rows = {"encoder alone": encoder, "n-gram bag alone": bag, "both (the model)": encoder + bag}
+    accuracy = {name: float((scores.argmax(1) == labels).float().mean()) for name, scores in rows.items()}
+    agree = float((encoder.argmax(1) == bag.argmax(1)).float().mean())
+    for name, value in accuracy.items():
+        print(f"{name}: {value:.4f}")
+    print(f"the two halves agree on {agree:.2%}")
+    lines = ["| scores | accuracy |", "|---|---:|", *(f"| {name} | {value:.4f} |" for name, value in accuracy.items())]
+    body = (
+        f"## A classifier with an n-gram bag, taken apart\n\n`python bench/ngram_parts.py {args.run} --split {args.split}`: "
+        f"the best checkpoint's encoder and n-gram bag scored alone and summed on the {len(labels):,} texts of the "
+        f"{args.split} split; the two halves give the same label on {agree:.2%} of them.\n\n" + "\n".join(lines) + "\n"
+    )
+    if not args.no_write:
+        write_section("ngram_parts", body)
+
+
+if __name__ == "__main__":
+    main()
