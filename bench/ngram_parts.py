@@ -11,14 +11,13 @@ import sys
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import seqtext  # noqa: E402
 from bench.common import write_section  # noqa: E402
-from seqtext.batching import collate  # noqa: E402
-from seqtext.pipeline import bucket_sampler, prepare_classification  # noqa: E402
+from bench.ngram_rate import accuracy, scores  # noqa: E402
+from seqtext.pipeline import prepare_classification  # noqa: E402
 
 
 def main() -> None:
@@ -32,24 +31,18 @@ def main() -> None:
         raise SystemExit(f"{args.run}: this classifier has no n-gram bag (model.ngrams: 0)")
     recipe = model.recipe
     prepared = prepare_classification(recipe, splits=(args.split,), tokenizer=model.tokenizer.backend)
-    encoded = prepared.encoded[args.split]
-    parts, labels = ([], []), []
-    with torch.no_grad():
-        for batch in DataLoader(
-            encoded, batch_sampler=bucket_sampler(encoded, recipe.batching, recipe.seed, False), collate_fn=collate
-        ):
-            out = model.module.eval()(batch.ids, batch.lengths, batch.mask)
-            for kept, part in zip(parts, out.parts):
-                kept.append(part)
-            labels.append(batch.labels)
-    encoder, bag, labels = torch.cat(parts[0]), torch.cat(parts[1]), torch.cat(labels)
+    module, classes = model.module.eval(), len(model.labels)
+    both, labels = scores(
+        lambda ids, lengths, mask: torch.cat(module(ids, lengths, mask).parts, 1), prepared.encoded[args.split], recipe, None
+    )
+    encoder, bag = both[:, :classes], both[:, classes:]  # (N, C) each
     rows = {"encoder alone": encoder, "n-gram bag alone": bag, "both (the model)": encoder + bag}
-    accuracy = {name: float((scores.argmax(1) == labels).float().mean()) for name, scores in rows.items()}
+    accuracy_of = {name: accuracy(logits, labels) for name, logits in rows.items()}
     agree = float((encoder.argmax(1) == bag.argmax(1)).float().mean())
-    for name, value in accuracy.items():
+    for name, value in accuracy_of.items():
         print(f"{name}: {value:.4f}")
     print(f"the two halves agree on {agree:.2%}")
-    lines = ["| scores | accuracy |", "|---|---:|", *(f"| {name} | {value:.4f} |" for name, value in accuracy.items())]
+    lines = ["| scores | accuracy |", "|---|---:|", *(f"| {name} | {value:.4f} |" for name, value in accuracy_of.items())]
     body = (
         f"## A classifier with an n-gram bag, taken apart\n\n`python bench/ngram_parts.py {args.run} --split {args.split}`: "
         f"the best checkpoint's encoder and n-gram bag scored alone and summed on the {len(labels):,} texts of the "
