@@ -25,6 +25,7 @@ from bench.common import RESULTS_ENV, machine_facts
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 SEQTEXT = [PYTHON, "-m", "seqtext"]
+ULMFIT_PYTHON = "{ulmfit_python}"  # a command that starts with it runs under that venv's Python, not seqtext's
 
 # name -> (full command, quick command or None when it has no short form). Commands run from the repository root.
 BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
@@ -52,6 +53,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
     "lm_curve": (["bench/lm_curve.py", "runs/shakespeare"], None),
     "memory": (["bench/memory.py"], None),
     "lm_output": (["bench/lm_output.py", "--minutes", "4"], None),
+    "awd": (["bench/awd.py", "--minutes", "4"], None),
     "pretrain": (["-m", "seqtext", "train", "recipes/reviews-lm.yaml", "--out", "runs/reviews-lm/forward"], None),
     "pretrain_backward": (
         ["-m", "seqtext", "train", "recipes/reviews-lm.yaml", "--data.reverse", "true", "--out", "runs/reviews-lm/backward"],
@@ -60,6 +62,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
     "imdb_pretrained": (["-m", "seqtext", "train", "recipes/imdb-pretrained.yaml", "--out", "runs/imdb-pretrained"], None),
     "sst2_pretrained": (["-m", "seqtext", "train", "recipes/sst2-pretrained.yaml", "--out", "runs/sst2-pretrained"], None),
     "ngram_rate": (["bench/ngram_rate.py", "--rates", "0.1", "0.3", "1.0", "3.0"], None),
+    "ngram_parts": (["bench/ngram_parts.py", "runs/imdb-pretrained", "--split", "test"], None),
     "few_labels": (["bench/few_labels.py", "--sizes", "500", "2000", "--test-size", "5000"], None),
     "sst2_run": (["-m", "seqtext", "train", "recipes/sst2.yaml", "--out", "runs/sst2"], None),
     "trec_run": (["-m", "seqtext", "train", "recipes/trec.yaml", "--out", "runs/trec"], None),
@@ -67,11 +70,17 @@ BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
         ["bench/peers.py", "trec", "sst2", "imdb", "--seqtext", "runs/trec", "runs/sst2", "runs/imdb-pretrained"],
         None,
     ),
-    "inference": (
-        ["bench/inference.py", "--run", "sst2=runs/sst2", "--run", "imdb=runs/imdb-pretrained", "--batch1", "300",
-         "--accuracy-texts", "5000"],
+    # fastai's ULMFiT in its own venv (bench/ulmfit-requirements.txt), on seqtext's rows at seqtext's budget
+    "ulmfit_splits": (["bench/ulmfit.py", "--write-splits", "runs/ulmfit-splits"], None),
+    "ulmfit": (
+        f"{ULMFIT_PYTHON} bench/ulmfit.py --splits runs/ulmfit-splits --lm-validation-texts --lm-minutes 48 --clf-minutes 22 "
+        "--emb-size 128 --hidden-size 256 --layers 2".split(),
         None,
-    ),  # fmt: skip
+    ),
+    "inference": (
+        "bench/inference.py --run sst2=runs/sst2 --run imdb=runs/imdb-pretrained --batch1 300 --accuracy-texts 5000".split(),
+        None,
+    ),
     "serve_load": (
         ["bench/serve_load.py", "--run", "sst2=runs/sst2", "--run", "imdb=runs/imdb-pretrained", "--seconds", "10"],
         None,
@@ -113,9 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         if name == "shakespeare":
             subprocess.run(["rm", "-rf", str(ROOT / "runs" / "shakespeare")], check=True)
         command = [part.replace("{tmp}", str(tmp)) for part in command]
+        python = PYTHON
+        if command[0] == ULMFIT_PYTHON:
+            python, command = os.environ.get("ULMFIT_PYTHON", "/work/venvs/ulmfit/bin/python"), command[1:]
         started = time.perf_counter()
-        print(f"== {name}: python {' '.join(command)}", flush=True)
-        result = subprocess.run([PYTHON, *command], cwd=ROOT, env=environment)
+        print(f"== {name}: {python} {' '.join(command)}", flush=True)
+        result = subprocess.run([python, *command], cwd=ROOT, env=environment)
         print(f"== {name}: exit {result.returncode} after {time.perf_counter() - started:.0f} s", flush=True)
         if result.returncode != 0:
             return result.returncode

@@ -46,6 +46,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import write_section  # noqa: E402  (torch only: either environment has it)
+
 SPLITS = ("train", "validation", "test")
 VALIDATION_FRACTION = 0.1  # as recipes/imdb.yaml holds out
 # Gradual unfreezing as in fastai's IMDB tutorial: (layer groups trained, from the top, 0 for all; the
@@ -58,7 +62,6 @@ REPORT_SECONDS = 300
 
 def write_splits(folder: Path, seed: int) -> None:
     """seqtext's IMDB splits as jsonl, labels by name (run with seqtext's environment)."""
-    sys.path.insert(0, str(ROOT))
     from seqtext.pipeline import load_labelled
     from seqtext.recipe import load_recipe
 
@@ -301,6 +304,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, help="N rows of each split and N unlabelled ones, for a smoke test")
     parser.add_argument("--json", help="also write the result here")
+    parser.add_argument("--no-write", action="store_true", help="leave bench/RESULTS.md alone (--limit always does)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads, and tokenizing processes")
     parser.add_argument("--emb-size", type=int, help="AWD_LSTM emb_sz (fastai: 400)")
     parser.add_argument("--hidden-size", type=int, help="AWD_LSTM n_hid (fastai: 1152)")
@@ -328,6 +332,38 @@ def main() -> None:
     print(line, flush=True)
     if args.json:
         Path(args.json).write_text(line + "\n")
+    if not (args.limit or args.no_write):
+        write_section("ulmfit", report(result, sys.argv[1:]))
+
+
+def report(result: dict, argv: list[str]) -> str:
+    """The RESULTS.md section: the scores, the budget as spent, and what was trained."""
+    minutes, model = result["minutes"], result["model"]
+    return "\n".join(
+        [
+            "### Peer: fastai's ULMFiT on IMDB, from scratch at seqtext's budget",
+            "",
+            f"`{Path(sys.executable).parent.parent}/bin/python bench/ulmfit.py {' '.join(argv)}` (fastai "
+            f"{result['versions']['fastai']}, torch {result['versions']['torch']}, {result['torch_threads']} threads, "
+            f"seed {result['seed']}; rows: {result['splits']}).",
+            "",
+            "| | value |",
+            "|---|---:|",
+            f"| test accuracy (best validation checkpoint) | {result['test_accuracy']:.4f} |",
+            f"| validation accuracy | {result['validation_accuracy']:.4f} |",
+            f"| language model validation perplexity | {result['lm_validation_perplexity']:.2f} |",
+            f"| language model epochs ({result['lm_tokens_seen']:,} tokens) | {result['lm_epochs']:.3f} |",
+            f"| minutes: tokenize / LM (training) / classifier (training) / test | {minutes['tokenize']:.1f} / "
+            f"{minutes['lm']:.1f} ({minutes['lm_training']:.1f}) / {minutes['clf']:.1f} ({minutes['clf_training']:.1f}) / "
+            f"{minutes['test']:.1f} |",
+            "",
+            f"AWD_LSTM with embedding {model['emb_size']}, hidden {model['hidden_size']}, {model['layers']} layers, "
+            f"{model['vocab_size']:,} words (fastai's vocabulary: min_freq {result['min_freq']}); "
+            f"{model['lm_parameters']:,} parameters in the language model, {model['clf_parameters']:,} in the classifier; "
+            f"batch {result['batch_size']}, bptt {result['bptt']}; the language model read {result['lm_texts']}. "
+            f"Classifier batches per unfreezing stage: {', '.join(f'{b:,}' for b in result['clf_batches'])}.",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ class LanguageModelConfig:
     adaptive_div: float = 4.0  # adaptive only: each cluster's projection is this much narrower than the last
     embedding_dropout: float = 0.0  # AWD-LSTM: drop whole words (rows of the embedding) in training
     locked_dropout: bool = False  # AWD-LSTM: one dropout mask per sequence, the same at every step
+    weight_drop: float = 0.0  # AWD-LSTM's DropConnect: drop entries of the hidden-to-hidden weights in training
 
     def __post_init__(self):
         if self.cell not in ("lstm", "gru"):
@@ -48,8 +49,9 @@ class LanguageModelConfig:
                 raise ConfigError(f"model.{name} must be at least 1, not {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout must be in [0, 1), not {self.dropout}")
-        if not 0.0 <= self.embedding_dropout < 1.0:
-            raise ConfigError(f"model.embedding_dropout must be in [0, 1), not {self.embedding_dropout}")
+        for name in ("embedding_dropout", "weight_drop"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"model.{name} must be in [0, 1), not {getattr(self, name)}")
         if self.output not in OUTPUTS:
             raise ConfigError(f"model.output must be one of {', '.join(OUTPUTS)}, not {self.output!r}")
         self.adaptive_cutoffs = tuple(self.adaptive_cutoffs)
@@ -101,12 +103,24 @@ class CharLM(nn.Module):
         """ids: (B, T), state: each (L, B, H) or None (zeros) -> what the output layer reads (B, T, H), the state."""
         x = self._dropout(embedding_dropout(self.embedding, ids, self.config.embedding_dropout, self.training))  # (B, T, E)
         if self.config.cell == "lstm":
-            h, (h_n, c_n) = self.rnn(x, state)  # (B, T, H)
+            h, (h_n, c_n) = self._recurrent(x, state)  # (B, T, H)
             new_state = (h_n, c_n)
         else:
-            h, h_n = self.rnn(x, state[0] if state is not None else None)  # (B, T, H)
+            h, h_n = self._recurrent(x, state[0] if state is not None else None)  # (B, T, H)
             new_state = (h_n,)
         return self._dropout(h), new_state
+
+    def _recurrent(self, x: torch.Tensor, state):
+        """The recurrent layers; in training with ``weight_drop``, over hidden-to-hidden weights with entries
+        dropped (DropConnect, Wan et al. 2013, as AWD-LSTM): one mask for the whole batch and every step."""
+        if not (self.training and self.config.weight_drop):
+            return self.rnn(x, state)
+        dropped = {
+            name: F.dropout(weight, self.config.weight_drop)  # (G*H, H), kept entries scaled by 1 / (1 - p)
+            for name, weight in self.rnn.named_parameters()
+            if name.startswith("weight_hh")
+        }
+        return torch.func.functional_call(self.rnn, dropped, (x, state))
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """(..., H) -> scores over the vocabulary (..., V): logits, or log-probabilities for the adaptive softmax."""

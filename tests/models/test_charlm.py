@@ -93,6 +93,7 @@ def test_full_softmax_token_losses_match_cross_entropy():
         ({"output": "adaptive", "tie_weights": True}, "model.tie_weights works with output: full only"),
         ({"output": "adaptive", "adaptive_cutoffs": ()}, r"model.adaptive_cutoffs must be increasing positive ids, not \[\]"),
         ({"embedding_dropout": 1.0}, r"model.embedding_dropout must be in \[0, 1\), not 1.0"),
+        ({"weight_drop": -0.1}, r"model.weight_drop must be in \[0, 1\), not -0.1"),
     ],
 )
 def test_bad_output_options_are_one_line_errors(options, message):
@@ -119,3 +120,25 @@ def test_embedding_dropout_drops_whole_words_and_locked_dropout_one_mask_per_seq
     dropped = locked_dropout(h, 0.5, training=True)
     assert torch.equal(dropped, dropped[:, :1].expand_as(dropped))  # the same mask at every step
     assert set(dropped.unique().tolist()) <= {0.0, 2.0}
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_weight_drop_is_dropconnect_on_the_hidden_to_hidden_weights_in_training_only(cell):
+    torch.manual_seed(0)
+    model = CharLM(LanguageModelConfig(8, 6, 2, cell=cell, dropout=0.0, weight_drop=0.5), vocab_size=20).train()
+    ids = torch.randint(20, (3, 7))
+    by_hand = type(model.rnn)(8, 6, 2, batch_first=True)  # built before the draws below
+    by_hand.load_state_dict(model.rnn.state_dict())
+    stored = {name: weight.clone() for name, weight in model.rnn.named_parameters()}
+    torch.manual_seed(1)
+    h, _ = model.features(ids)  # (3, 7, 6)
+    torch.manual_seed(1)  # the same draws: one mask for each layer's weight_hh, in layer order
+    with torch.no_grad():
+        for layer in range(2):
+            weight = getattr(by_hand, f"weight_hh_l{layer}")
+            weight.copy_(F.dropout(weight, 0.5))
+    assert torch.equal(h, by_hand(model.embedding(ids))[0])
+    assert all(torch.equal(weight, stored[name]) for name, weight in model.rnn.named_parameters())  # the weights stay whole
+    h.sum().backward()
+    assert model.rnn.weight_hh_l0.grad.count_nonzero() > 0  # the gradient reaches the stored weights
+    assert torch.equal(model.eval().features(ids)[0], model.rnn(model.embedding(ids))[0])  # no drop in evaluation

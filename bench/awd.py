@@ -1,0 +1,68 @@
+"""AWD-LSTM's regularisers (Merity et al. 2017) on the review language model, each by validation perplexity
+at a fixed budget.
+
+recipes/reviews-lm.yaml's model (word vocabulary of 25,000, embedding 128, one LSTM of 256, adaptive
+softmax, dropout 0.1 on the embeddings and the LSTM output) as it is, then with each option alone, then all
+three, each trained for the same minutes on IMDB's train reviews with its schedule fitted to them (the last
+2% of the reviews validate), seed 0, one after another in one run (bench/lm_output.py's loop):
+
+- embedding dropout: whole words dropped (rows of the embedding table);
+- locked dropout: one dropout mask per sequence, the same at every step;
+- weight drop: DropConnect on the hidden-to-hidden weights, one mask per batch.
+
+    python bench/awd.py [--minutes 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import write_section  # noqa: E402
+from bench.lm_output import measure  # noqa: E402
+
+OPTIONS = {
+    "recipe": {},
+    "embedding dropout 0.1": {"embedding_dropout": 0.1},
+    "locked dropout": {"locked_dropout": True},
+    "weight drop 0.2": {"weight_drop": 0.2},
+    "all three": {"embedding_dropout": 0.1, "locked_dropout": True, "weight_drop": 0.2},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=4.0, help="training minutes for each variant")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md as it is")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        results = {
+            name: measure(f"awd-{i}", options, args.minutes, Path(folder)) for i, (name, options) in enumerate(OPTIONS.items())
+        }
+    print(json.dumps(results, indent=2))
+    base = results["recipe"]
+    rows = [
+        f"| {name} | `{json.dumps(OPTIONS[name]) if OPTIONS[name] else '-'}` | {r['tokens_per_s']:,.0f} | {r['steps']:,} | "
+        f"{r['loss']:.3f} | {r['perplexity']:.1f} | {r['perplexity'] - base['perplexity']:+.1f} |"
+        for name, r in results.items()
+    ]
+    best = min(results, key=lambda name: results[name]["perplexity"])
+    body = (
+        "### AWD-LSTM's regularisers on the review language model\n\n"
+        f"`python bench/awd.py --minutes {args.minutes:g}`: recipes/reviews-lm.yaml's model (25,000 words, embedding 128, "
+        f"LSTM 256, adaptive softmax, dropout 0.1, batch 64 x 70 tokens), {args.minutes:g} minutes each on IMDB's train "
+        "reviews with the schedule fitted to them, validation on the last 2% of them, seed 0.\n\n"
+        "| variant | model options | train tokens/s | steps | validation loss (nats/token) | perplexity | vs recipe |\n"
+        "|---|---|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + f"\n\nLowest perplexity in the same minutes: **{best}**."
+    )
+    if not args.no_write:
+        write_section("awd", body)
+
+
+if __name__ == "__main__":
+    main()
