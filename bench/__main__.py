@@ -52,8 +52,8 @@ BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
     "shakespeare": (["-m", "seqtext", "train", "recipes/shakespeare.yaml", "--out", "runs/shakespeare"], None),
     "lm_curve": (["bench/lm_curve.py", "runs/shakespeare"], None),
     "memory": (["bench/memory.py"], None),
-    "lm_output": (["bench/lm_output.py", "--minutes", "4"], None),
-    "awd": (["bench/awd.py", "--minutes", "4"], None),
+    "lm_output": (["bench/lm_output.py", "--minutes", "3"], None),
+    "awd": (["bench/awd.py", "--minutes", "3"], None),
     "pretrain": (["-m", "seqtext", "train", "recipes/reviews-lm.yaml", "--out", "runs/reviews-lm/forward"], None),
     "pretrain_backward": (
         ["-m", "seqtext", "train", "recipes/reviews-lm.yaml", "--data.reverse", "true", "--out", "runs/reviews-lm/backward"],
