@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import write_section  # noqa: E402
-from bench.lm_output import measure  # noqa: E402
+from bench.lm_output import measure_all, table  # noqa: E402
 
 OPTIONS = {
     "recipe": {},
@@ -40,25 +39,17 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=4.0, help="training minutes for each variant")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md as it is")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        results = {
-            name: measure(f"awd-{i}", options, args.minutes, Path(folder)) for i, (name, options) in enumerate(OPTIONS.items())
-        }
-    print(json.dumps(results, indent=2))
-    base = results["recipe"]
-    rows = [
-        f"| {name} | `{json.dumps(OPTIONS[name]) if OPTIONS[name] else '-'}` | {r['tokens_per_s']:,.0f} | {r['steps']:,} | "
-        f"{r['loss']:.3f} | {r['perplexity']:.1f} | {r['perplexity'] - base['perplexity']:+.1f} |"
-        for name, r in results.items()
-    ]
-    best = min(results, key=lambda name: results[name]["perplexity"])
+    results = measure_all(OPTIONS, args.minutes)
     body = (
         "### AWD-LSTM's regularisers on the review language model\n\n"
         f"`python bench/awd.py --minutes {args.minutes:g}`: recipes/reviews-lm.yaml's model (25,000 words, embedding 128, "
         f"LSTM 256, adaptive softmax, dropout 0.1, batch 64 x 70 tokens), {args.minutes:g} minutes each on IMDB's train "
-        "reviews with the schedule fitted to them, validation on the last 2% of them, seed 0.\n\n"
-        "| variant | model options | train tokens/s | steps | validation loss (nats/token) | perplexity | vs recipe |\n"
-        "|---|---|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + f"\n\nLowest perplexity in the same minutes: **{best}**."
+        "reviews with the schedule fitted to them, validation on the last 2% of them, seed 0. Options: "
+        + "; ".join(
+            f"{name}: `{json.dumps(options) if options else 'as recipes/reviews-lm.yaml'}`" for name, options in OPTIONS.items()
+        )
+        + ".\n\n"
+        + table(results, "variant", "recipe")
     )
     if not args.no_write:
         write_section("awd", body)

@@ -65,6 +65,31 @@ def measure(name: str, options: dict, minutes: float, out: Path) -> dict:
     }
 
 
+def measure_all(variants: dict[str, dict], minutes: float) -> dict[str, dict]:
+    """``measure`` for each variant's model options, one after another, the runs in a folder deleted after."""
+    with tempfile.TemporaryDirectory() as folder:
+        results = {
+            name: measure(f"variant-{i}", options, minutes, Path(folder)) for i, (name, options) in enumerate(variants.items())
+        }
+    print(json.dumps(results, indent=2))
+    return results
+
+
+def table(results: dict[str, dict], heading: str, baseline: str) -> str:
+    """The results as a markdown table, speeds against ``baseline``'s, and the lowest perplexity named."""
+    base = results[baseline]
+    rows = [
+        f"| {name} | {r['tokens_per_s']:,.0f} | {r['tokens_per_s'] / base['tokens_per_s']:.2f}x | {r['steps']:,} | "
+        f"{r['loss']:.3f} | {r['perplexity']:.1f} | {r['perplexity'] - base['perplexity']:+.1f} |"
+        for name, r in results.items()
+    ]
+    best = min(results, key=lambda name: results[name]["perplexity"])
+    return (
+        f"| {heading} | train tokens/s | vs {baseline} | steps | validation loss (nats/token) | perplexity | vs {baseline} |\n"
+        "|---|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + f"\n\nLowest perplexity in the same minutes: **{best}**."
+    )
+
+
 def throughput(vocab: int = 30000, batch: int = 32, bptt: int = 70, steps: int = 5) -> dict[str, float]:
     """Training tokens/s of each output layer on Zipf-like random targets, after three warm-up steps."""
     rates = {}
@@ -94,22 +119,12 @@ def main() -> None:
     if args.throughput:
         print(json.dumps({name: round(rate) for name, rate in throughput().items()}))
         return
-    with tempfile.TemporaryDirectory() as folder:
-        results = {name: measure(name, options, args.minutes, Path(folder)) for name, options in OUTPUTS.items()}
-    print(json.dumps(results, indent=2))
-    full = results["full"]
-    rows = [
-        f"| {name} | {r['tokens_per_s']:,.0f} | {r['tokens_per_s'] / full['tokens_per_s']:.2f}x | {r['steps']:,} | "
-        f"{r['loss']:.3f} | {r['perplexity']:.1f} |"
-        for name, r in results.items()
-    ]
-    best = min(results, key=lambda name: results[name]["perplexity"])
+    results = measure_all(OUTPUTS, args.minutes)
     body = (
+        "### The output layer of the review language model, in equal minutes\n\n"
         f"`python bench/lm_output.py --minutes {args.minutes:g}`: recipes/reviews-lm.yaml's model (word vocabulary of "
         f"25,000, embedding 128, LSTM 256, batch 64 x 70 tokens), {args.minutes:g} minutes each on IMDB's train reviews, "
-        "validation on the last 2% of them, seed 0.\n\n"
-        "| output layer | train tokens/s | vs full | steps | validation loss (nats/token) | perplexity |\n"
-        "|---|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + f"\n\nLowest perplexity in the same minutes: **{best}**."
+        "validation on the last 2% of them, seed 0.\n\n" + table(results, "output layer", "full")
     )
     if not args.no_write:
         write_section("lm_output", body)
