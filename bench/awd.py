@@ -10,7 +10,7 @@ three, each trained for the same minutes on IMDB's train reviews with its schedu
 - locked dropout: one dropout mask per sequence, the same at every step;
 - weight drop: DropConnect on the hidden-to-hidden weights, one mask per batch.
 
-    python bench/awd.py [--minutes 4]
+    python bench/awd.py [--minutes 3]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ OPTIONS = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, default=4.0, help="training minutes for each variant")
+    parser.add_argument("--minutes", type=float, default=3.0, help="training minutes for each variant")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md as it is")
     args = parser.parse_args()
     results = measure_all(OPTIONS, args.minutes)

@@ -13,7 +13,7 @@ seed 0, one after another in one run:
 Each run's schedule is fitted to the minutes (``train.max_minutes``), so each ends with its learning rate
 decayed: the comparison is what each reaches in that time, not a snapshot mid-schedule.
 
-    python bench/lm_output.py [--minutes 4]
+    python bench/lm_output.py [--minutes 3]
     python bench/lm_output.py --throughput     # training tokens/s only, on random ids (a minute)
 """
 
@@ -112,7 +112,7 @@ def throughput(vocab: int = 30000, batch: int = 32, bptt: int = 70, steps: int =
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, default=4.0, help="training minutes for each output layer")
+    parser.add_argument("--minutes", type=float, default=3.0, help="training minutes for each output layer")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md as it is")
     parser.add_argument("--throughput", action="store_true", help="only the training tokens/s of each, on random ids")
     args = parser.parse_args()
