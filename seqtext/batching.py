@@ -21,12 +21,12 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset, Sampler
 
 from seqtext.errors import ConfigError
+from seqtext.nn import IGNORE_INDEX
 from seqtext.tokenizer import PAD_ID, UNK_ID, Tokenizer
 
 # Texts sorted together by length: 100 batches' worth. Batches cut by max_tokens alone have no count of
 # texts to scale by; they take the pool of 100 batches of 64 (changing it would change their epochs).
 POOL_SIZE_BY_TOKENS = 6400
-IGNORE_INDEX = -100  # cross_entropy's default ignore_index: targets that are padding
 
 
 class EncodedTexts(Dataset):

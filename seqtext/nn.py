@@ -14,6 +14,7 @@ from seqtext.tokenizer import PAD_ID
 
 # reference_lstm: seqtext/cells.py's LSTM with back-propagation written by hand, for study (slow: a Python loop)
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "reference_lstm": LSTMLayer}
+IGNORE_INDEX = -100  # a target that is not scored: padding, or an unknown word (cross_entropy's default)
 POOLINGS = ("attention", "self_attention", "mean", "max", "last", "concat")  # concat: last, max and mean (ULMFiT)
 
 

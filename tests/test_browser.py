@@ -35,17 +35,23 @@ def _screenshots(tmp_path) -> Path:
     return folder
 
 
+def _open(browser, base: str):
+    """The page at ``base``, and a list that collects its script errors and any request to another host."""
+    page = browser.new_page(viewport={"width": 900, "height": 640})
+    errors = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.on("request", lambda request: None if request.url.startswith(base) else errors.append(request.url))
+    page.goto(f"{base}/")
+    return page, errors
+
+
 @pytest.mark.slow
 def test_the_page_labels_a_sentence_as_the_api_does(browser, trained_run, tmp_path):
     server, base = start(trained_run, threads=1)
     try:
         sentence = "a gorgeous , witty , seductive movie ."
         expected = httpx.post(f"{base}/v1/classify", json={"texts": [sentence]}).json()["predictions"][0]["label"]
-        page = browser.new_page(viewport={"width": 900, "height": 640})
-        errors = []
-        page.on("pageerror", lambda err: errors.append(str(err)))
-        page.on("request", lambda request: None if request.url.startswith(base) else errors.append(request.url))
-        page.goto(f"{base}/")
+        page, errors = _open(browser, base)
         page.wait_for_selector("#classify-panel", state="visible")
         page.fill("#text", sentence)
         page.click("#classify")
@@ -65,11 +71,7 @@ def test_the_page_labels_a_sentence_as_the_api_does(browser, trained_run, tmp_pa
 def test_the_page_streams_generated_text(browser, lm_run, tmp_path):
     server, base = start(lm_run, threads=1)
     try:
-        page = browser.new_page(viewport={"width": 900, "height": 640})
-        errors = []
-        page.on("pageerror", lambda err: errors.append(str(err)))
-        page.on("request", lambda request: None if request.url.startswith(base) else errors.append(request.url))
-        page.goto(f"{base}/")
+        page, errors = _open(browser, base)
         page.wait_for_selector("#generate-panel", state="visible")
         page.fill("#prompt", "ROMEO:")
         page.fill("#length", "200")

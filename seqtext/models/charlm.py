@@ -18,9 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqtext.errors import ConfigError
-from seqtext.nn import CELLS, embedding_dropout, locked_dropout
+from seqtext.nn import CELLS, IGNORE_INDEX, embedding_dropout, locked_dropout
 
-IGNORE_INDEX = -100  # a target that is not scored (as batching.IGNORE_INDEX)
 OUTPUTS = ("full", "adaptive")
 
 State = tuple[torch.Tensor, ...]  # LSTM: (h, c), GRU: (h,); each (num_layers, B, H)
