@@ -1,8 +1,8 @@
 """Does this tree train exactly as another commit did? Trains SST-2 for 300 steps with seed 0 on the CPU
 with both and compares ``metrics.jsonl`` (all but the wall-clock fields) and every weight and optimizer
-tensor of ``best/`` and ``last/``, bit for bit.
+tensor of ``best/`` and ``last/``, bit for bit, or within ``--rtol`` where two kernels may round apart.
 
-    python tools/same_training.py --against COMMIT [--steps 300] [--recipe recipes/sst2.yaml]
+    python tools/same_training.py --against COMMIT [--steps 300] [--recipe recipes/sst2.yaml] [--rtol 0]
 
 The other commit is checked out with ``git worktree`` into a temporary folder and run with this venv's
 Python, so both use the same torch. Exit status 0 when everything is equal, 1 when anything differs.
@@ -12,19 +12,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+import torch
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_FIELDS = ("elapsed_s", "tokens_per_s")  # wall time: never equal between two runs
 
 
-def train(tree: Path, recipe: str, out: Path, steps: int) -> None:
+def train(tree: Path, recipe: str, out: Path, steps: int) -> float:
+    """Train ``steps`` steps of ``recipe`` with the code in ``tree``; the wall-clock seconds it took."""
     env = {**os.environ, "PYTHONPATH": str(tree), "CUDA_VISIBLE_DEVICES": ""}
     command = [
         sys.executable,
@@ -36,7 +40,9 @@ def train(tree: Path, recipe: str, out: Path, steps: int) -> None:
         str(out),
     ]
     command += ["--max-steps", str(steps), "--seed", "0", "--train.device", "cpu"]
+    started = time.perf_counter()
     subprocess.run(command, check=True, cwd=tree, env=env, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
 
 
 def metrics(run: Path) -> list[dict]:
@@ -44,15 +50,32 @@ def metrics(run: Path) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k not in CLOCK_FIELDS} for line in lines]
 
 
-def differences(ours: Path, theirs: Path) -> list[str]:
+def close(a, b, rtol: float) -> bool:
+    """Equal, or within ``rtol`` of each other where both are floats: a metric, or a float tensor whose
+    difference is within ``rtol`` of its norm (element by element, values near 0 would round far apart)."""
+    if rtol == 0:
+        return a.equal(b) if isinstance(a, torch.Tensor) else a == b
+    if isinstance(a, torch.Tensor):
+        if a.shape != b.shape or a.equal(b):
+            return a.shape == b.shape
+        return a.is_floating_point() and float((a - b).norm()) <= rtol * float(b.norm())
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=rtol)
+    return a == b
+
+
+def differences(ours: Path, theirs: Path, rtol: float = 0.0) -> list[str]:
     found = []
-    if metrics(ours) != metrics(theirs):
+    mine, other = metrics(ours), metrics(theirs)
+    if len(mine) != len(other) or any(
+        a.keys() != b.keys() or not all(close(a[k], b[k], rtol) for k in a) for a, b in zip(mine, other)
+    ):
         found.append("metrics.jsonl differs")
     for name in ("best/model.safetensors", "last/model.safetensors", "last/trainer.safetensors"):
         a, b = load_file(str(ours / name)), load_file(str(theirs / name))
         if a.keys() != b.keys():
             found.append(f"{name}: different tensors")
-        found += [f"{name}: {key} differs" for key in a if key in b and not a[key].equal(b[key])]
+        found += [f"{name}: {key} differs" for key in a if key in b and not close(a[key], b[key], rtol)]
     return found
 
 
@@ -61,17 +84,20 @@ def main() -> int:
     parser.add_argument("--against", required=True, help="the commit to compare with (e.g. HEAD~3)")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--recipe", default="recipes/sst2.yaml")
+    parser.add_argument("--rtol", type=float, default=0.0, help="relative tolerance for floats (default 0: bit for bit)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         subprocess.run(["git", "worktree", "add", "--detach", str(scratch / "tree"), args.against], check=True, cwd=ROOT)
         try:
-            train(scratch / "tree", args.recipe, scratch / "theirs", args.steps)
-            train(ROOT, args.recipe, scratch / "ours", args.steps)
-            found = differences(scratch / "ours", scratch / "theirs")
+            sides = ((scratch / "tree", "theirs"), (ROOT, "ours"))
+            seconds = [train(tree, args.recipe, scratch / side, args.steps) for tree, side in sides]
+            found = differences(scratch / "ours", scratch / "theirs", args.rtol)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(scratch / "tree")], check=True, cwd=ROOT)
-    print("\n".join(found) if found else f"same metrics and weights after {args.steps} steps as {args.against}")
+    same = "same" if args.rtol == 0 else f"the same within rtol {args.rtol:g}:"
+    print("\n".join(found) if found else f"{same} metrics and weights after {args.steps} steps as {args.against}")
+    print(f"wall time, one run each (start-up included): {args.against} {seconds[0]:.1f} s, this tree {seconds[1]:.1f} s")
     return 1 if found else 0
 
 
