@@ -14,12 +14,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from seqtext.batching import IGNORE_INDEX, BucketBatchSampler, EncodedTexts, LMStreams, collate
+from seqtext.batching import BucketBatchSampler, EncodedTexts, LMStreams, collate
 from seqtext.checkpoint import Checkpoint
 from seqtext.data import IN_MEMORY, encode_labels, load_splits, read_text_file, split_corpus, split_file
 from seqtext.errors import DataError
 from seqtext.models.charlm import CharLM
 from seqtext.models.classifier import TextClassifier
+from seqtext.nn import IGNORE_INDEX
 from seqtext.readers import iter_rows
 from seqtext.recipe import load_recipe
 from seqtext.tokenizer import UNK_ID

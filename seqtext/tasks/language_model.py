@@ -14,12 +14,13 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from seqtext.batching import IGNORE_INDEX, LMStreams
+from seqtext.batching import LMStreams
 from seqtext.checkpoint import Checkpoint
 from seqtext.data import data_root
 from seqtext.distributed import Shard
 from seqtext.evaluation import evaluate_language_model
 from seqtext.models.charlm import CharLM, detach_state
+from seqtext.nn import IGNORE_INDEX
 from seqtext.pipeline import prepare_corpus
 from seqtext.recipe import Recipe
 
