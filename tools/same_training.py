@@ -57,9 +57,9 @@ def close(a, b, rtol: float) -> bool:
     if isinstance(a, torch.Tensor):
         if not isinstance(b, torch.Tensor) or a.dtype != b.dtype or a.shape != b.shape:
             return False
-        if a.equal(b) or rtol == 0 or not a.is_floating_point():
-            return a.equal(b)
-        if not a.isnan().equal(b.isnan()):
+        if a.equal(b):
+            return True
+        if rtol == 0 or not a.is_floating_point() or not a.isnan().equal(b.isnan()):
             return False
         a, b = torch.nan_to_num(a, nan=0.0), torch.nan_to_num(b, nan=0.0)  # NaN in the same places: alike
         return float((a - b).norm()) <= rtol * max(float(a.norm()), float(b.norm()))
