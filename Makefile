@@ -22,6 +22,12 @@ ifeq ($(origin SEQTEXT_DATA), undefined)
     export SEQTEXT_DATA := $(abspath ../shared/data)
   endif
 endif
+# Word vectors named in recipes (glove.6B.50d) come from $SEQTEXT_VECTORS; when unset, ../shared/vectors if it exists.
+ifeq ($(origin SEQTEXT_VECTORS), undefined)
+  ifneq ($(wildcard ../shared/vectors),)
+    export SEQTEXT_VECTORS := $(abspath ../shared/vectors)
+  endif
+endif
 ifdef SEQTEXT_DATA
   export HF_HUB_OFFLINE ?= 1
   export HF_DATASETS_OFFLINE ?= 1

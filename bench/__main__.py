@@ -85,6 +85,8 @@ BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
         ["bench/serve_load.py", "--run", "sst2=runs/sst2", "--run", "imdb=runs/imdb-pretrained", "--seconds", "10"],
         None,
     ),  # wrk: apt-get install wrk
+    "vectors_load": (["bench/vectors_load.py"], ["bench/vectors_load.py", "--repeats", "1"]),
+    "fuzz_server": (["bench/fuzz_server.py", "--examples", "1000"], ["bench/fuzz_server.py", "--examples", "20"]),  # .[fuzz]
 }
 
 

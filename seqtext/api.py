@@ -49,37 +49,46 @@ def wrap(saved: checkpoint.Checkpoint, int8: bool = False) -> Model:
 
 
 def train(
-    recipe: str | Path | dict | Recipe,
+    recipe: str | Path | dict | Recipe | None = None,
     out: str | Path | None = None,
     data=None,
     *,
     resume: bool = False,
     progress: bool | None = None,
+    keep_tokenizer: bool = False,
     **overrides,
 ) -> Model:
     """Train a recipe's model and return the best checkpoint, loaded, with ``.run_dir`` and ``.validation``.
 
-    ``recipe`` is a YAML path, a dict of sections, or a ``Recipe``. ``data`` replaces the recipe's dataset
-    with data in memory: ``{"train": {"text": [...], "label": [...]}, "test": {...}}`` (a split may be a list
-    of row dicts), a ``datasets.DatasetDict``, or one ``Dataset`` as the train split. ``overrides`` set recipe
-    fields: ``train__lr=1e-3`` or ``train={"lr": 1e-3}``, ``seed=1`` (the data section as ``data__field=``,
-    since ``data`` is the data itself). ``out`` is the run directory (default
-    ``runs/RECIPE_NAME`` for a file, else a new ``runs/KIND-DATE-TIME``); ``resume`` continues the run in
-    it. The model comes back on the device it trained on.
+    ``recipe`` is a YAML path, a dict of sections, or a ``Recipe``; None trains seqtext's default classifier
+    on ``data`` (``seqtext recipe default`` prints it). ``data`` replaces the recipe's dataset: a file, folder
+    or named dataset, or data in memory: ``{"train": {"text": [...], "label": [...]}, "test": {...}}`` (a
+    split may be a list of row dicts), a ``datasets.DatasetDict``, or one ``Dataset`` as the train split.
+    New data gets a vocabulary built from its own training split, not the recipe's tokenizer file, unless
+    ``keep_tokenizer``. ``overrides`` set recipe fields: ``train__lr=1e-3`` or ``train={"lr": 1e-3}``,
+    ``seed=1`` (the data section as ``data__field=``, since ``data`` is the data itself). ``out`` is the run
+    directory (default ``runs/RECIPE_NAME`` for a file, else a new ``runs/KIND-DATE-TIME``); ``resume``
+    continues the run in it. The model comes back on the device it trained on.
     """
+    from seqtext.recipe import for_data
     from seqtext.training import pick_device
     from seqtext.training import train as train_run
 
     flat = {key.replace("__", "."): value for key, value in overrides.items()}
-    if isinstance(recipe, (str, Path)):
-        loaded = load_recipe(recipe, flat)
-        run_dir = Path(out) if out is not None else Path("runs") / Path(recipe).stem
+    notes: list[str] = []
+    if recipe is None and data is None:
+        raise ConfigError("give a recipe, or data= to train seqtext's default classifier on", "recipe")
+    if recipe is None or isinstance(recipe, (str, Path)):
+        loaded = for_data(recipe, flat, None if resume else data, keep_tokenizer, log=notes.append)
+        named = Path(recipe).stem if recipe is not None else Path(str(data)).stem if isinstance(data, (str, Path)) else None
+        run_dir = Path(out) if out is not None else Path("runs") / named if named else _new_run_dir(loaded.kind, resume)
     elif isinstance(recipe, (dict, Recipe)):
         loaded = load_recipe(None, flat, base=recipe.to_dict() if isinstance(recipe, Recipe) else recipe)
         run_dir = Path(out) if out is not None else _new_run_dir(loaded.kind, resume)
     else:
         raise ConfigError(f"recipe must be a path, a dict or a Recipe, not {type(recipe).__name__}", "recipe")
-    result = train_run(loaded, run_dir, resume=resume, progress=progress, data=data)
+    in_memory = None if isinstance(data, (str, Path)) else data
+    result = train_run(loaded, run_dir, resume=resume, progress=progress, data=in_memory, notes=tuple(notes))
     model = load(run_dir, device=pick_device(loaded.train.device))
     model.run_dir = run_dir
     model.validation = {key: value for key, value in result.items() if key not in ("run", "best")}
@@ -219,9 +228,10 @@ class Classifier(Model):
 
     def predict(self, texts: str | Iterable[str], batch_size: int = 128):
         """A ``Prediction`` (``label``, ``probs`` as {label: probability}, ``attention`` as (token, weight)
-        pairs) for one text, or a list of them for a list. A text the model cannot read (one with no tokens:
-        an empty text; for a word tokenizer, only whitespace) gets a Prediction with ``error`` set and no
-        label, rather than failing the others."""
+        pairs) for one text, or a list of them for a list. A text the model cannot read gets a Prediction
+        with ``error`` set and no label, rather than failing the others: one with nothing visible (empty,
+        whitespace, zero-width characters), one with no tokens, or one holding a lone surrogate ('\\ud800'),
+        which is no character (``seqtext.predict.readable_problem`` says which)."""
         from seqtext.predict import predict
 
         single = isinstance(texts, str)
@@ -287,7 +297,8 @@ class LanguageModel(Model):
     ):
         """The text that follows ``prompt`` (without the prompt), ``length`` characters; a list of
         ``num_samples`` texts when more than one; with ``stream``, an iterator of the pieces as they are
-        drawn (one sample). ``temperature`` 0 takes the most likely character. The same seed, the same text."""
+        drawn (one sample). ``temperature`` 0 (or below ``seqtext.generate.GREEDY_BELOW``) takes the most
+        likely character. The same seed, the same text."""
         from seqtext.generate import Sampling, TextStream, encode_prompt, generate
 
         if self.checkpoint.recipe["data"].get("reverse"):

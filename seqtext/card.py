@@ -26,6 +26,29 @@ def model_card(kind: str, recipe: dict, tokenizer, label_map, data: dict, valida
     }
 
 
+def card_problem(card) -> str | None:
+    """What keeps ``card`` (a card.json as read) from being shown, or None. A checkpoint may come from
+    anywhere: `seqtext info` must fail on a crafted card in one line, not halfway through printing it."""
+    if not isinstance(card, dict):
+        return f"not a model card (a {type(card).__name__}, not a mapping)"
+    if not isinstance(card.get("kind"), str):
+        return "kind must be a string"
+    labels, tokenizer = card.get("labels"), card.get("tokenizer")
+    if labels is not None and not (isinstance(labels, list) and all(isinstance(name, str) for name in labels)):
+        return "labels must be a list of strings"
+    if tokenizer is not None and not (
+        isinstance(tokenizer, dict) and isinstance(tokenizer.get("kind"), str) and _is_count(tokenizer.get("vocab_size"))
+    ):
+        return "tokenizer must have a kind and a vocab_size"
+    for name in ("data", "validation", "versions"):
+        if card.get(name) is not None and not isinstance(card[name], dict):
+            return f"{name} must be a mapping"
+    for name, sizes in (card.get("data") or {}).items():
+        if name in ("splits", "tokens", "values") and not (isinstance(sizes, dict) and all(map(_is_count, sizes.values()))):
+            return f"data.{name} must map names to counts"
+    return None
+
+
 def card_lines(card: dict) -> list[tuple[str, str]]:
     """(field, value) rows for people: what ``seqtext info`` prints and README.md holds."""
     rows = [("kind", card["kind"])]
@@ -39,6 +62,11 @@ def card_lines(card: dict) -> list[tuple[str, str]]:
         unit = "tokens " if "tokens" in data else "values " if "values" in data else ""
         parts = " · ".join(f"{split} {n:,}" for split, n in sizes.items())
         rows.append(("data", f"{data.get('source')}" + (f" ({unit}{parts})" if parts else "")))
+    vectors = data.get("vectors")
+    if isinstance(vectors, dict) and isinstance(vectors.get("coverage"), dict):
+        cover = vectors["coverage"]
+        rows.append(("vectors", f"{vectors.get('source')} ({vectors.get('dim')} wide, trainable: {vectors.get('trainable')}; "
+                     f"{_percent(cover.get('tokens'))} of the training tokens, {_percent(cover.get('types'))} of its words)"))
     validation = dict(card.get("validation") or {})
     if validation:
         step = validation.pop("step", None)
@@ -61,6 +89,14 @@ def card_markdown(card: dict) -> str:
         f"Load it with `seqtext.load(PATH)`, or `seqtext info PATH` for this card. The whole recipe is in "
         f"card.json and config.json.\n" + (f"\nModel: {settings}\n" if settings else "")
     )
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _percent(value) -> str:
+    return f"{value:.1%}" if isinstance(value, float) else "?"
 
 
 def _number(value) -> str:

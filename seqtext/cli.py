@@ -11,10 +11,11 @@ import itertools
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from seqtext.errors import ConfigError, DataError, Interrupted, SeqtextError
-from seqtext.readers import BAD_ROW_POLICIES, FORMATS
+from seqtext.readers import BAD_ROW_POLICIES, FORMATS, utf8_problem
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
 OVERRIDES = "Extra options --SECTION.FIELD VALUE override the recipe (e.g. --train.lr 1e-3, --model.pooling max)."
@@ -59,9 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train the recipe's model, validating every train.eval_every steps, and keep DIR/best and DIR/last. "
         + OVERRIDES,
     )
-    _add_source_options(train, "RECIPE", "a recipe (.yaml); optional with --resume, which uses the run's own", optional=True)
-    train.add_argument("--out", metavar="DIR", help="run directory (default: runs/RECIPE_NAME); must not hold a run")
-    train.add_argument("--data", metavar="NAME_OR_PATH", help="train on this dataset instead of the recipe's")
+    _add_source_options(train, "RECIPE", "a recipe (.yaml); optional with --resume, which uses the run's own, and with "
+                        "--data, which trains seqtext's default classifier (`seqtext recipe default` prints it)", optional=True)
+    train.add_argument("--out", metavar="DIR", help="run directory (default: runs/RECIPE_NAME, or runs/DATA_NAME); "
+                       "must not hold a run")  # fmt: skip
+    train.add_argument("--data", metavar="NAME_OR_PATH", help="train on this dataset instead of the recipe's; the "
+                       "vocabulary is then built from its training split")  # fmt: skip
+    train.add_argument("--keep-tokenizer", action="store_true",
+                       help="with --data, keep the recipe's tokenizer file instead of building one from the new data")
     train.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps")
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from DIR/last, exactly")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -123,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("checkpoint", metavar="CHECKPOINT", help="a run directory (its best/) or a checkpoint directory")
     generate.add_argument("--prompt", default="", help="text to continue (default: start after a line break)")
     generate.add_argument("--length", type=int, default=500, help="tokens (characters) to generate per sample (default: 500)")
-    generate.add_argument("--temperature", type=float, default=1.0, help="divide the logits by T; 0 is greedy (default: 1)")
+    generate.add_argument(
+        "--temperature", type=float, default=1.0, help="divide the logits by T; 0 (or under 0.0001) is greedy (default: 1)"
+    )
     generate.add_argument("--top-k", type=int, help="sample among the K most likely tokens only")
     generate.add_argument("--top-p", type=float, help="sample among the fewest tokens whose probability reaches P")
     generate.add_argument("--greedy", action="store_true", help="always take the most likely character")
@@ -153,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="default: 8000")
     serve.add_argument("--api-key", help="require Authorization: Bearer KEY on every endpoint but /health and / "
-                       "(default: $SEQTEXT_API_KEY; none)")  # fmt: skip
+                       "(default: $SEQTEXT_API_KEY; none). A key on the command line shows in `ps`: prefer the "
+                       "variable or --api-key-file")  # fmt: skip
+    serve.add_argument("--api-key-file", metavar="FILE", help="read the API key from the first line of FILE")
     serve.add_argument("--int8", action="store_true", help="int8 LSTM and linear layers (dynamic quantization)")
     serve.add_argument("--max-texts", type=int, default=64, help="texts one classify request may hold (default: 64)")
     serve.add_argument("--max-chars", type=int, default=20000, help="characters one text may hold (default: 20,000)")
@@ -161,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--batch-wait-ms", type=float, default=0.0,
                        help="how long a classify request also waits for others to share its model call; those that "
                        "arrive while the model is busy share the next one anyway (default: 0)")  # fmt: skip
+
+    recipe = commands.add_parser(
+        "recipe",
+        help="print a recipe shipped with seqtext (default: the classifier `seqtext train --data` trains)",
+        description="Print a recipe shipped inside the package, to copy and edit: seqtext recipe default > mine.yaml",
+    )
+    recipe.add_argument("name", nargs="?", default="default", help="default (the only one shipped in the package)")
 
     info = commands.add_parser(
         "info",
@@ -194,7 +211,9 @@ FLAGS = {"temperature": "--temperature", "top_k": "--top-k", "top_p": "--top-p",
 def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
+        argv, overrides = _split_overrides(sys.argv[1:] if argv is None else list(argv))
         args, extra = parser.parse_known_args(argv)
+        extra += overrides
         if args.command == "predict":  # texts may follow the options: argparse leaves those over
             args.texts += [arg for arg in extra if not arg.startswith("--")]
             extra = [arg for arg in extra if arg.startswith("--")]
@@ -210,6 +229,27 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("seqtext: interrupted", file=sys.stderr)
         return 130
+
+
+def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(the arguments argparse reads, the recipe overrides): ``--section.field VALUE`` pairs are taken out
+    first, so that a VALUE is never read as a positional argument (``seqtext train --data x.csv
+    --train.epochs 3`` has no recipe, not a recipe called 3)."""
+    rest, overrides, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest += argv[i:]
+            break
+        name = arg[2:].partition("=")[0]
+        if arg.startswith("--") and "." in name and not name.startswith("."):
+            takes_value = "=" not in arg and i + 1 < len(argv)
+            overrides += argv[i : i + 2] if takes_value else [arg]
+            i += 2 if takes_value else 1
+            continue
+        rest.append(arg)
+        i += 1
+    return rest, overrides
 
 
 def cli_message(err: SeqtextError) -> str:
@@ -266,12 +306,11 @@ def _tokenizer(args: argparse.Namespace, extra: list[str]) -> int:
 
 def _train(args: argparse.Namespace, extra: list[str]) -> int:
     from seqtext import checkpoint, kinds
+    from seqtext import recipe as recipes
     from seqtext.recipe import load_recipe
     from seqtext.training import train
 
-    overrides = _common_overrides(args, extra)
-    if args.data is not None:
-        overrides += ["--data.dataset", args.data]
+    overrides, notes = _common_overrides(args, extra), []
     if args.max_steps is not None:
         overrides += ["--train.max_steps", str(args.max_steps)]
     if args.resume:
@@ -279,17 +318,16 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
         saved = checkpoint.load(out / "last").recipe
         if args.source is not None:
             print(f"seqtext: resuming with the recipe saved in {out}/last; {args.source} is not read", file=sys.stderr)
-        recipe = load_recipe(None, overrides, base=saved)
+        recipe = load_recipe(None, [*overrides, *(["--data.dataset", args.data] if args.data else [])], base=saved)
     else:
-        if args.source is None:
-            raise ConfigError("give a RECIPE to train, or --resume DIR")
-        if Path(args.source).suffix.lower() not in RECIPE_SUFFIXES:
-            raise ConfigError(
-                f"{args.source}: a recipe is a .yaml file; to train on a data file, give a recipe and --data {args.source}"
-            )
-        recipe = load_recipe(args.source, overrides)
-        out = Path(args.out) if args.out else Path("runs") / Path(args.source).stem
-    result = train(recipe, out, resume=bool(args.resume))
+        if args.source is None and args.data is None:
+            raise ConfigError("give a RECIPE to train, --data FILE for the default classifier, or --resume DIR")
+        if args.source is not None and Path(args.source).suffix.lower() not in RECIPE_SUFFIXES:
+            raise ConfigError(f"{args.source}: a recipe is a .yaml file; to train on a data file, give --data {args.source}")
+        recipe = recipes.for_data(args.source, overrides, args.data, args.keep_tokenizer, log=notes.append)
+        name = Path(args.source).stem if args.source else Path(args.data.rstrip("/")).stem.split(".")[0]
+        out = Path(args.out) if args.out else Path("runs") / name
+    result = train(recipe, out, resume=bool(args.resume), notes=tuple(notes))
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torchrun the first process reports
     if args.json:
@@ -334,6 +372,7 @@ def _generate(args: argparse.Namespace, extra: list[str]) -> int:
     from seqtext.api import LanguageModel
 
     model = LanguageModel(_quantized(checkpoint.load(args.checkpoint, kind="language_model"), args.int8))
+    args.prompt = _utf8(args.prompt, "--prompt")
     temperature = 0.0 if args.greedy else args.temperature
     settings = {"temperature": temperature, "top_k": args.top_k, "top_p": args.top_p, "seed": args.seed}
     request = {"prompt": args.prompt, "length": args.length, **settings}
@@ -367,11 +406,11 @@ def _predict(args: argparse.Namespace, extra: list[str]) -> int:
     if args.html:  # fail before any output, not after
         _make_folder_for(args.html)
     if args.texts:
-        texts = iter(args.texts)
+        texts = iter([_utf8(text, f"text argument {number}") for number, text in enumerate(args.texts, start=1)])
     elif args.file:
         texts = iter_text_lines(args.file)
     else:
-        texts = (line for line in (raw.rstrip("\r\n") for raw in sys.stdin) if line.strip())
+        texts = _stdin_lines()
     kept, done = [], 0  # only --html keeps every prediction; the rest is printed a chunk at a time
     stream = model.predict_stream(texts)
     while chunk := list(itertools.islice(stream, api.CHUNK_SIZE)):  # checked whole before any of it is printed
@@ -391,6 +430,31 @@ def _predict(args: argparse.Namespace, extra: list[str]) -> int:
     if args.html:
         _write(args.html, lambda path: Path(path).write_text(html_page(kept), encoding="utf-8"))
     return 0
+
+
+def _stdin_lines() -> Iterator[str]:
+    """The non-blank lines of stdin without their line breaks, read as bytes where there are bytes beneath, so
+    that a line that is not UTF-8 is an error naming it, whatever the locale's error handler."""
+    lines = getattr(sys.stdin, "buffer", sys.stdin)
+    for number, line in enumerate(lines, start=1):
+        text = _utf8(line, f"stdin, line {number}").rstrip("\r\n")
+        if text.strip():
+            yield text
+
+
+def _utf8(value: str | bytes, where: str) -> str:
+    """Bytes, or a str from the command line or stdin, as UTF-8 text. Python hands on bytes it could not
+    decode as surrogates ('\\udcff'): those that are not UTF-8 are an error naming ``where`` and the byte, in
+    the words a file's line gets."""
+    if isinstance(value, str):
+        try:
+            value = value.encode("utf-8", "surrogateescape")  # the bytes as they were given
+        except UnicodeEncodeError:
+            return value  # a lone surrogate that no decoding gives ('\\ud800'): predict names it
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{where}: {utf8_problem(value, err)}") from None
 
 
 def _info(args: argparse.Namespace, extra: list[str]) -> int:
@@ -447,8 +511,30 @@ def _serve(args: argparse.Namespace, extra: list[str]) -> int:
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be in 0..65535, not {args.port}")
     limits = Limits(args.max_texts, args.max_chars, args.max_length, args.batch_wait_ms / 1000)
-    api_key = args.api_key or os.environ.get("SEQTEXT_API_KEY") or None
+    api_key = args.api_key or _read_key(args.api_key_file) or os.environ.get("SEQTEXT_API_KEY") or None
     return serve(args.checkpoint, args.host, args.port, api_key=api_key, int8=args.int8, limits=limits)
+
+
+def _read_key(path: str | None) -> str | None:
+    """The API key in the first line of ``path`` (None without a path); a file without one is an error."""
+    if path is None:
+        return None
+    try:
+        key = Path(path).read_text(encoding="utf-8").partition("\n")[0].strip()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"--api-key-file {path}: cannot read ({getattr(err, 'strerror', None) or err})") from None
+    if not key:
+        raise ConfigError(f"--api-key-file {path}: its first line is empty")
+    return key
+
+
+def _recipe_command(args: argparse.Namespace, extra: list[str]) -> int:
+    from seqtext.recipe import default_recipe_path
+
+    if args.name != "default":
+        raise ConfigError(f"{args.name}: not a recipe shipped in the package (there is: default); the rest are in recipes/")
+    print(default_recipe_path().read_text(encoding="utf-8"), end="")
+    return 0
 
 
 COMMANDS = {
@@ -461,6 +547,7 @@ COMMANDS = {
     "info": _info,
     "export": _export,
     "serve": _serve,
+    "recipe": _recipe_command,
 }
 
 

@@ -88,10 +88,12 @@ class LabelMap:
         Path(path).write_text(json.dumps({"names": list(self.names)}, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, path: str | Path) -> LabelMap:
+    def load(cls, path: str | Path, text: str | None = None) -> LabelMap:
+        """The label map saved at ``path``. ``text`` is that file's content when the caller has read it
+        already: a checkpoint reads its files itself, within limits (seqtext/checkpoint.py)."""
         try:
-            names = json.loads(Path(path).read_text(encoding="utf-8"))["names"]
-        except (OSError, ValueError, KeyError, TypeError) as err:
+            names = json.loads(text if text is not None else Path(path).read_text(encoding="utf-8"))["names"]
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
             raise DataError(f"{path}: not a label file ({err.__class__.__name__}: {err})") from None
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise DataError(f"{path}: 'names' must be a list of strings")

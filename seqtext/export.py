@@ -14,7 +14,9 @@ quantized as they come. TorchScript takes PyTorch's (``torch.ao.quantization.qua
 takes ONNX Runtime's quantizer over the exported fp32 graph (its DynamicQuantizeLSTM and MatMulInteger).
 
 ``load_exported`` reads an export back, for applications in Python without seqtext's training code, and
-for the parity tests and bench/inference.py.
+for the parity tests and bench/inference.py. Its objects check their inputs before the runtime sees them:
+ONNX Runtime aborts the process on an empty batch and TorchScript corrupts memory on a state of another
+batch, where a wrong input should be a ``DataError`` naming it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from seqtext.tokenizer import Tokenizer
 
 FORMATS = ("onnx", "torchscript")
 OPSET = 20
+INTEGER_TYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 
 def quantize_dynamic(module: nn.Module) -> nn.Module:
@@ -187,7 +190,8 @@ def _suffix(format: str) -> str:
 
 def _description(model, format: str, int8: bool, names) -> dict:
     inputs, outputs = names
-    described = {"format": format, "int8": int8, "kind": model.kind, "inputs": inputs, "outputs": outputs}
+    described = {"format": format, "int8": int8, "kind": model.kind, "inputs": inputs, "outputs": outputs,
+                 "vocab_size": model.module.embedding.num_embeddings}  # fmt: skip
     if model.kind == "language_model":  # the state's shape, for a first step from zeros
         config = model.config
         described["state"] = {"num_layers": config.num_layers, "hidden_size": config.hidden_size, "cell": config.cell}
@@ -244,7 +248,12 @@ class ExportedClassifier:
         self.runner, self.tokenizer, self.labels, self.described = runner, tokenizer, labels, described
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """ids (B, T), lengths (B,) -> probs (B, C), attention (B, T) or None."""
+        """ids (B, T), lengths (B,) -> probs (B, C), attention (B, T) or None; an empty batch gives empty ones."""
+        ids = checked_ids(ids, self.described.get("vocab_size", self.tokenizer.vocab_size))
+        lengths = checked_lengths(lengths, ids)
+        if len(ids) == 0:  # ONNX Runtime aborts the process on an empty batch
+            attention = torch.zeros(ids.shape) if "attention" in self.described["outputs"] else None  # (0, T)
+            return torch.zeros(0, len(self.labels)), attention  # (0, C)
         found = self.runner(ids, lengths)
         return found[0], (found[1] if len(found) > 1 else None)
 
@@ -263,9 +272,11 @@ class ExportedLanguageModel:
         self.runner, self.tokenizer, self.described = runner, tokenizer, described
 
     def step(self, ids: torch.Tensor, state):
-        """ids (S, T), state or None (zeros) -> logits (S, V), state."""
-        if state is None:
-            state = self._zeros(ids.shape[0])
+        """ids (S, T), state or None (zeros) -> logits (S, V), state: each (L, S, H)."""
+        ids = checked_ids(ids, self.described.get("vocab_size", self.tokenizer.vocab_size))
+        if 0 in ids.shape:  # ONNX Runtime aborts the process on an empty batch
+            raise DataError(f"ids must hold at least one row and one token a row, not shape {tuple(ids.shape)}", "ids")
+        state = self._zeros(len(ids)) if state is None else self._checked_state(state, len(ids))
         logits, *new_state = self.runner(ids, *state)
         return logits.clone(), tuple(new_state)
 
@@ -278,3 +289,47 @@ class ExportedLanguageModel:
         shape = self.described["state"]
         count = 2 if shape["cell"] == "lstm" else 1
         return tuple(torch.zeros(shape["num_layers"], batch, shape["hidden_size"]) for _ in range(count))
+
+    def _checked_state(self, state, batch: int) -> tuple[torch.Tensor, ...]:
+        """``state`` as the runtime takes it, if it is the zeros' count and shape (L, S, H) in float32: TorchScript
+        writes past its memory on a state of another batch."""
+        zeros = self._zeros(batch)
+        shape, count = tuple(zeros[0].shape), len(zeros)
+
+        def fits(s) -> bool:
+            return isinstance(s, torch.Tensor) and s.dtype == torch.float32 and tuple(s.shape) == shape
+
+        if not isinstance(state, (tuple, list)) or len(state) != count or not all(map(fits, state)):
+            tensors = f"{count} tensors" if count > 1 else "1 tensor"
+            raise DataError(f"state must be {tensors} of shape {shape} (layers, batch, hidden) in float32", "state")
+        return tuple(s.detach().cpu().contiguous() for s in state)
+
+
+def checked_ids(ids, vocab_size: int) -> torch.Tensor:
+    """``ids`` as the int64 (B, T) tensor a graph reads; an id outside the vocabulary is an error, not a read
+    outside the embedding (ONNX's Gather takes -1 as the last row)."""
+    if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or ids.dtype not in INTEGER_TYPES:
+        raise DataError(f"ids must be a (B, T) tensor of integers, not {_described(ids)}", "ids")
+    outside = (ids < 0) | (ids >= vocab_size)  # (B, T)
+    if outside.any():
+        raise DataError(f"ids must be in 0..{vocab_size - 1} (the vocabulary), not {int(ids[outside][0])}", "ids")
+    return ids.to("cpu", torch.int64).contiguous()
+
+
+def checked_lengths(lengths, ids: torch.Tensor) -> torch.Tensor:
+    """``lengths`` as the int64 (B,) tensor a graph reads: each row's tokens, 1 to T (0 would give a
+    prediction from attention that sums to 0)."""
+    batch, width = ids.shape
+    if not isinstance(lengths, torch.Tensor) or tuple(lengths.shape) != (batch,) or lengths.dtype not in INTEGER_TYPES:
+        message = f"lengths must be a (B,) tensor of integers, one a row of ids ({batch}), not {_described(lengths)}"
+        raise DataError(message, "lengths")
+    outside = (lengths < 1) | (lengths > width)  # (B,)
+    if outside.any():
+        raise DataError(f"lengths must be in 1..{width} (the width of ids), not {int(lengths[outside][0])}", "lengths")
+    return lengths.to("cpu", torch.int64).contiguous()
+
+
+def _described(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    return f"a {type(value).__name__}"

@@ -21,10 +21,23 @@ from seqtext.tokenizer import SPECIAL_TOKENS, UNK_ID, Tokenizer
 
 TABLE_LIMIT = 4096  # vocabularies up to this size step from a table of first-layer input projections
 
+# Sampling divides float32 logits by the temperature, so its settings must be numbers float32 holds.
+# At 1e-4 a token 0.0104 nats behind the best is exp(-104) < 1e-45 times as likely, which is 0 in float32:
+# the draw is greedy already but for near-ties, and a far smaller temperature is itself 0 in float32 (1e-50:
+# 0 / 0 = NaN). So a temperature below GREEDY_BELOW takes the most likely token, as 0 does.
+GREEDY_BELOW = 1e-4
+# The largest float32: above it a temperature is inf in float32 and -inf / inf is NaN. A temperature this
+# large only means uniform over the tokens left.
+TEMPERATURE_MAX = 3.4028234663852886e38
+# The smallest normal float32: top_p is compared with float32 probabilities, where a smaller one is 0 or
+# subnormal (1e-320 made a nucleus of nothing). Any top_p below the most likely token's probability keeps
+# that token alone.
+TOP_P_MIN = 1.1754943508222875e-38
+
 
 @dataclass
 class Sampling:
-    temperature: float = 1.0  # 0 takes the most likely character (greedy)
+    temperature: float = 1.0  # 0 (or below GREEDY_BELOW) takes the most likely character (greedy)
     top_k: int | None = None  # sample among the k most likely characters only
     top_p: float | None = None  # sample among the fewest characters whose probabilities reach p (the nucleus)
 
@@ -32,15 +45,30 @@ class Sampling:
         for name, kind in (("temperature", (int, float)), ("top_k", int), ("top_p", (int, float))):
             value = getattr(self, name)
             if (value is not None or name == "temperature") and (isinstance(value, bool) or not isinstance(value, kind)):
-                raise ConfigError(f"{name} must be {'an integer' if kind is int else 'a number'}, not {value!r}", name)
-        if not math.isfinite(self.temperature):
-            raise ConfigError(f"temperature must be a finite number, not {self.temperature}", "temperature")
-        if self.temperature < 0:
-            raise ConfigError(f"temperature must be at least 0, not {self.temperature}", "temperature")
-        if self.top_k is not None and self.top_k < 1:
-            raise ConfigError(f"top_k must be at least 1, not {self.top_k}", "top_k")
-        if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
-            raise ConfigError(f"top_p must be in (0, 1], not {self.top_p}", "top_p")
+                raise ConfigError(f"{name} must be {'an integer' if kind is int else 'a number'}, not {_shown(value)}", name)
+        temperature, top_k, top_p = self.temperature, self.top_k, self.top_p
+        if isinstance(temperature, float) and not math.isfinite(temperature):  # an int is finite, however large
+            raise ConfigError(f"temperature must be a finite number, not {temperature}", "temperature")
+        if temperature < 0:
+            raise ConfigError(f"temperature must be at least 0, not {_shown(temperature)}", "temperature")
+        if temperature > TEMPERATURE_MAX:
+            raise ConfigError(
+                f"temperature must be at most {TEMPERATURE_MAX!r} (float32's largest number), not {_shown(temperature)}",
+                "temperature",
+            )
+        if top_k is not None and top_k < 1:
+            raise ConfigError(f"top_k must be at least 1, not {_shown(top_k)}", "top_k")
+        if top_p is not None and not 0.0 < top_p <= 1.0:
+            raise ConfigError(f"top_p must be in (0, 1], not {_shown(top_p)}", "top_p")
+        if top_p is not None and top_p < TOP_P_MIN:
+            raise ConfigError(f"top_p must be at least {TOP_P_MIN!r} (float32's smallest normal number), not {top_p!r}", "top_p")
+
+
+def _shown(value) -> str:
+    """``value`` for a message: an integer too long to print whole (past str()'s 4,300 digits) by its size."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
+        return f"{'a negative' if value < 0 else 'an'} integer of {value.bit_length()} bits"
+    return repr(value)
 
 
 def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
@@ -52,17 +80,21 @@ def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float |
         sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (B, V)
         probs = torch.softmax(sorted_logits, dim=-1)
         before = probs.cumsum(-1) - probs  # probability mass ranked above each character
-        drop = (before >= top_p).scatter(-1, order, before >= top_p)  # back in vocabulary order
+        outside = before >= top_p  # (B, V), in rank order
+        outside[:, 0] = False  # the most likely always stays, however small top_p is
+        drop = outside.scatter(-1, order, outside)  # back in vocabulary order
         logits = logits.masked_fill(drop, float("-inf"))
     return logits
 
 
 def next_ids(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One character per row: logits (B, V) -> ids (B,)."""
-    if sampling.temperature == 0:
+    """One character per row: logits (B, V) -> ids (B,). Drawn in float32, whatever the model's dtype, so that
+    every temperature and top_p ``Sampling`` allows gives finite probabilities."""
+    if sampling.temperature < GREEDY_BELOW:
         return logits.argmax(-1)
+    logits = logits.float()  # (B, V): a half-precision logit over a large temperature would underflow or overflow
     logits = logits - logits.max(-1, keepdim=True).values  # a tiny temperature then gives -inf and 0, not inf - inf
-    logits = filter_logits(logits / sampling.temperature, sampling.top_k, sampling.top_p)
+    logits = filter_logits(logits / float(sampling.temperature), sampling.top_k, sampling.top_p)  # an int past int64 too
     return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).squeeze(1)
 
 
@@ -172,9 +204,14 @@ def check_request(tokenizer: Tokenizer, prompt: str, length: int, num_samples: i
         raise ConfigError(f"prompt must be a string, not {type(prompt).__name__}", "prompt")
     for name, value, least in (("length", length, 0), ("num_samples", num_samples, 1)):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{name} must be an integer, not {value!r}", name)
+            raise ConfigError(f"{name} must be an integer, not {_shown(value)}", name)
         if value < least:
-            raise ConfigError(f"{name} must be at least {least}, not {value}", name)
+            raise ConfigError(f"{name} must be at least {least}, not {_shown(value)}", name)
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as err:  # a lone surrogate: what Python makes of bytes it could not decode
+        where = f"{prompt[err.start]!r} at character {err.start}"
+        raise DataError(f"prompt holds {where}, which is not a Unicode character", "prompt") from None
     return encode_prompt(tokenizer, prompt)
 
 

@@ -6,18 +6,22 @@ so what the summary reports is what a model is trained on.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import tokenizers
 import torch
 
 from seqtext.batching import BucketBatchSampler, EncodedTexts, LMStreams, collate, padding_efficiency
 from seqtext.data import TextData, load_corpus, load_documents, load_splits, split_corpus
-from seqtext.errors import DataError
+from seqtext.errors import ConfigError, DataError
 from seqtext.recipe import BatchingConfig, Recipe, TokenizerConfig
 from seqtext.tokenizer import EOS_ID, Tokenizer
+from seqtext.vectors import WordVectors
 
 
 @dataclass
@@ -67,10 +71,31 @@ def get_tokenizer(config: TokenizerConfig, train_texts: list[str]) -> tuple[Toke
     return train_tokenizer(config, train_texts), f"trained on the train split ({sum(map(len, train_texts)):,} characters)"
 
 
+def open_vocabulary(tokenizer: Tokenizer, vectors: WordVectors, count: int) -> tuple[Tokenizer, int]:
+    """``tokenizer`` with those of ``vectors``' first ``count`` words that it lacks, appended after its own
+    ids (which do not change), and how many: a test word that the training split never had then keeps
+    its pretrained vector instead of becoming ``<unk>``. Only words that the word tokenizer can produce
+    whole are added (GloVe's ``don't`` never comes out of it: it reads ``don ' t``)."""
+    if tokenizer.kind != "word":
+        raise ConfigError(f"model.vectors_vocab adds words to a word tokenizer, not a {tokenizer.kind} one", "vectors_vocab")
+    spec = json.loads(tokenizer.backend.to_str())
+    vocab = spec["model"]["vocab"]
+    before = len(vocab)
+    for word in vectors.words[:count]:
+        if word not in vocab and _WHOLE_WORD.fullmatch(word):
+            vocab[word] = len(vocab)
+    return Tokenizer(tokenizers.Tokenizer.from_str(json.dumps(spec))), len(vocab) - before
+
+
+_WHOLE_WORD = re.compile(r"\w+|[^\w\s]+")  # what the word tokenizer's pre-tokenizer (Whitespace) cuts text into
+
+
 def load_labelled(recipe: Recipe, source=None) -> TextData:
     """The recipe's labelled dataset (or ``source``: data in memory), every split encoded with the training
     split's label map."""
     data = recipe.data
+    if source is None and data.dataset is None:
+        raise ConfigError("data.dataset is not set: give the data to train on (--data FILE, or data=)", "data")
     return load_splits(
         data.dataset if source is None else source,
         data_directory=data.data_dir,
@@ -111,9 +136,14 @@ def load_corpus_parts(recipe: Recipe, source=None) -> tuple[str | list[str], str
 
 
 def prepare_classification(
-    recipe: Recipe, splits: tuple[str, ...] = ("train", "validation"), tokenizer: Tokenizer | None = None, data=None
+    recipe: Recipe,
+    splits: tuple[str, ...] = ("train", "validation"),
+    tokenizer: Tokenizer | None = None,
+    data=None,
+    vectors: WordVectors | None = None,
 ) -> ClassificationData:
-    """Load the recipe's dataset (or ``data`` in memory) and its tokenizer (or use ``tokenizer``), and encode ``splits``."""
+    """Load the recipe's dataset (or ``data`` in memory) and its tokenizer (or use ``tokenizer``), and encode
+    ``splits``. A tokenizer trained here takes ``vectors``' most frequent words too (``model.vectors_vocab``)."""
     clock = time.perf_counter()
     data = load_labelled(recipe, data)
     seconds = {"load": time.perf_counter() - clock}
@@ -122,6 +152,10 @@ def prepare_classification(
         tokenizer_source = "the checkpoint's"
     else:
         tokenizer, tokenizer_source = get_tokenizer(recipe.tokenizer, data.splits["train"]["text"])
+        count = getattr(recipe.model, "vectors_vocab", 0)
+        if vectors is not None and count and tokenizer_source.startswith("trained"):
+            tokenizer, added = open_vocabulary(tokenizer, vectors, count)
+            tokenizer_source += f", and {added:,} more words from the vectors' {count:,} most frequent"
     seconds["tokenizer"] = time.perf_counter() - clock
     clock = time.perf_counter()
     encoded = {

@@ -7,6 +7,7 @@ shading falls on the text as the user wrote it, whatever the tokenizer did to it
 from __future__ import annotations
 
 import html
+import unicodedata
 from dataclasses import dataclass, field
 
 import torch
@@ -18,12 +19,30 @@ from seqtext.models.classifier import TextClassifier
 from seqtext.tokenizer import Tokenizer
 
 NO_TOKENS = "has no tokens for this model's tokenizer"
+EMPTY = "is empty"
+INVISIBLE = "Cf"  # Unicode's format characters: zero-width spaces and joiners, byte order marks, soft hyphens
+
+
+def readable_problem(text: str) -> str | None:
+    """Why no model can read ``text``, as the words that follow its name (``texts[3] is empty``), or None.
+
+    A lone surrogate (``'\\ud800'``, or ``'\\udcff'`` for a byte Python could not decode) is no character, and
+    the tokenizer cannot take it: the problem names it and its position (from 0). A text with nothing
+    visible, only whitespace and format characters (``'\\u200b'``, ``'\\ufeff'``), is empty.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return f"holds {text[err.start]!r} at character {err.start}, which is not a Unicode character"
+    if all(char.isspace() or unicodedata.category(char) == INVISIBLE for char in text.strip()):  # to the first visible one
+        return EMPTY
+    return None
 
 
 @dataclass
 class Prediction:
     """A text's label and class probabilities, and the attention over its tokens; or, for a text the model
-    cannot read (empty, whitespace only), ``error`` and no label."""
+    cannot read (nothing visible, no tokens, not Unicode), ``error`` and no label."""
 
     text: str
     label: str | None
@@ -82,9 +101,12 @@ def predict(
 @torch.no_grad()
 def predict_with(forward, tokenizer: Tokenizer, names: tuple[str, ...], texts: list[str], max_length=None, batch_size=128):
     """``predict`` through ``forward(ids (B, T), lengths (B,)) -> (probs (B, C), attention (B, T) or None)``
-    on the CPU: a PyTorch module's, or an exported graph's (seqtext/export.py)."""
-    encodings = tokenizer.encode_with_offsets(texts, max_length)
-    predictions = [Prediction(text, None, None, [], None, NO_TOKENS) for text in texts]
+    on the CPU: a PyTorch module's, or an exported graph's (seqtext/export.py). A text ``readable_problem``
+    finds fault with is not tokenized: an empty one (nothing visible) gets the error of a text with no tokens."""
+    problems = [readable_problem(text) for text in texts]
+    encodings = tokenizer.encode_with_offsets(["" if problem else text for text, problem in zip(texts, problems)], max_length)
+    errors = [NO_TOKENS if problem in (None, EMPTY) else problem for problem in problems]  # until labelled, below
+    predictions = [Prediction(text, None, None, [], None, error) for text, error in zip(texts, errors)]
     readable = [i for i, (ids, _) in enumerate(encodings) if ids]
     lengths = [len(encodings[i][0]) for i in readable]
     batches = BucketBatchSampler(lengths, batch_size, max_tokens=MAX_TOKENS, pool_size=max(len(lengths), 1), shuffle=False)

@@ -17,12 +17,13 @@ import os
 import types
 import typing
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import yaml
 
 from seqtext import kinds
-from seqtext.errors import ConfigError
+from seqtext.errors import ConfigError, DataError
 from seqtext.models.charlm import LanguageModelConfig
 from seqtext.models.classifier import ClassifierConfig
 from seqtext.models.forecaster import ForecasterConfig
@@ -32,7 +33,7 @@ from seqtext.tokenizer import KINDS as TOKENIZER_KINDS
 
 @dataclass
 class DataConfig:
-    dataset: str = "sst2"  # a named dataset, a file, a folder of split files, or a Hub id
+    dataset: str | None = "sst2"  # a named dataset, a file, a folder of split files, or a Hub id (None: given apart)
     data_dir: str | None = None  # where named datasets live; else $SEQTEXT_DATA, else the Hub
     text_column: str = "text"
     label_column: str = "label"
@@ -101,6 +102,7 @@ class TrainConfig:
     warmup_steps: int = 100
     epochs: int = 5
     max_steps: int | None = None  # stop after this many steps, even within the epochs
+    min_steps: int | None = None  # small data: more epochs, until the run has at least this many steps
     # a time budget: the steps and the schedule are fitted to it after timing a few steps (and the run
     # stops, validated and saved, when the minutes are up)
     max_minutes: float | None = None
@@ -123,7 +125,7 @@ class TrainConfig:
         _check_choice("train.schedule", self.schedule, ("constant", "cosine", "slanted_triangular"))
         _check_choice("train.class_weights", self.class_weights, ("none", "balanced"))
         _check_choice("train.device", self.device, ("auto", "cpu", "cuda"))
-        for name in ("epochs", "max_steps", "eval_every", "patience", "log_every"):
+        for name in ("epochs", "max_steps", "min_steps", "eval_every", "patience", "log_every"):
             _check_positive(f"train.{name}", getattr(self, name))
         for name in ("lr", "weight_decay", "momentum", "clip_norm", "warmup_steps"):
             if getattr(self, name) < 0:
@@ -236,6 +238,40 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | dict | No
     return recipe
 
 
+def default_recipe_path() -> Path:
+    """seqtext's default classifier, shipped in the package: what ``seqtext train --data FILE`` trains."""
+    return Path(str(resources.files("seqtext").joinpath("recipes/default.yaml")))
+
+
+def for_data(path: str | Path | None, overrides: list[str] | dict | None, data, keep_tokenizer: bool = False,
+             log=None) -> Recipe:  # fmt: skip
+    """The recipe at ``path`` (seqtext's default classifier when None) with ``overrides``, to train on ``data``
+    (a file, folder or named dataset replacing the recipe's; None keeps it; data in memory is given to
+    training apart and only changes the vocabulary here). A tokenizer file the recipe names was built for
+    its own dataset, so with new data the vocabulary is built from the new training split unless
+    ``keep_tokenizer``; ``log`` is told. The default recipe's vectors are used when found, and when not, it
+    trains without them and says so."""
+    log = log or (lambda message: None)
+    overrides = flatten_overrides(overrides) if isinstance(overrides, dict) else parse_overrides(overrides or [])
+    if isinstance(data, (str, Path)):
+        overrides["data.dataset"] = str(data)
+    recipe = load_recipe(default_recipe_path() if path is None else path, overrides)
+    if data is not None and recipe.tokenizer.path is not None and not keep_tokenizer and "tokenizer.path" not in overrides:
+        log(f"seqtext: new data: the vocabulary is built from its training split, not {recipe.tokenizer.path} "
+            "(keep that file with --keep-tokenizer, or keep_tokenizer=True)")  # fmt: skip
+        recipe = dataclasses.replace(recipe, tokenizer=dataclasses.replace(recipe.tokenizer, path=None))
+    vectors = getattr(recipe.model, "vectors", None)
+    if path is None and vectors is not None and "model.vectors" not in overrides:
+        from seqtext.vectors import resolve
+
+        try:
+            resolve(vectors)
+        except DataError as err:
+            log(f"seqtext: training without word vectors: {err}")
+            recipe = dataclasses.replace(recipe, model=dataclasses.replace(recipe.model, vectors=None))
+    return recipe
+
+
 def flatten_overrides(overrides: dict, prefix: str = "") -> dict[str, object]:
     """``{"train": {"lr": 1e-3}, "data.max_length": 256}`` -> ``{"train.lr": 1e-3, "data.max_length": 256}``."""
     flat = {}
@@ -341,8 +377,9 @@ def _resolve_paths(raw: dict, base: Path) -> None:
     tokenizer, data, train, model = raw.get("tokenizer"), raw.get("data"), raw.get("train"), raw.get("model")
     if isinstance(tokenizer, dict) and isinstance(tokenizer.get("path"), str):
         tokenizer["path"] = os.path.normpath(base / tokenizer["path"])
-    if isinstance(train, dict) and isinstance(train.get("vectors"), str):
-        train["vectors"] = os.path.normpath(base / train["vectors"])
+    for section in (train, model):  # a path beside the recipe; a catalogue name (glove.6B.50d) stays as it is
+        if isinstance(section, dict) and isinstance(section.get("vectors"), str) and (base / section["vectors"]).exists():
+            section["vectors"] = os.path.normpath(base / section["vectors"])
     if isinstance(model, dict) and isinstance(model.get("encoder_from"), str):
         model["encoder_from"] = os.path.normpath(base / model["encoder_from"])
     if isinstance(data, dict) and isinstance(data.get("data_dir"), str):

@@ -146,14 +146,19 @@ class Tokenizer:
         self.backend.save(str(path), pretty=False)
 
     @classmethod
-    def load(cls, path: str | Path) -> Tokenizer:
+    def load(cls, path: str | Path, text: str | None = None) -> Tokenizer:
+        """The tokenizer saved at ``path``. ``text`` is that file's content when the caller has read it
+        already: a checkpoint reads its files itself, within limits (seqtext/checkpoint.py)."""
         path = Path(path)
-        if not path.is_file():
+        if text is None and not path.is_file():
             raise DataError(f"{path}: no such tokenizer file")
         try:
-            backend = tokenizers.Tokenizer.from_file(str(path))
+            backend = tokenizers.Tokenizer.from_str(text) if text is not None else tokenizers.Tokenizer.from_file(str(path))
         except Exception as err:  # tokenizers raises a bare Exception for malformed JSON
             raise DataError(f"{path}: not a tokenizer file ({str(err).splitlines()[0]})") from None
+        count, top = backend.get_vocab_size(), max(backend.get_vocab().values(), default=0)
+        if top >= count:  # ids with gaps: serialising (as __init__ does) walks every id up to the largest, 16 s for 10**9
+            raise DataError(f"{path}: token id {top} is past the vocabulary's {count} tokens (ids must have no gaps)")
         try:
             return cls(backend)
         except DataError as err:

@@ -96,16 +96,21 @@ def train(
     log: Callable[[str], None] | None = None,
     should_stop: Callable[[TrainState], bool] | None = None,
     data=None,
+    notes: tuple[str, ...] = (),
 ) -> dict:
     """Train the recipe's model into ``out_dir``; returns the best validation figures and paths.
 
     ``resume`` continues from ``out_dir/last``. ``data`` (in-memory splits) replaces the recipe's dataset.
     ``should_stop(state)`` is asked after every validation and ends the run there when it answers True.
-    ``progress`` shows a bar (default: when stderr is a terminal or a notebook).
+    ``progress`` shows a bar (default: when stderr is a terminal or a notebook). ``notes`` are logged once
+    the data has loaded (what was decided about the recipe: a bad file is then still a one-line error).
     """
     if data is not None:  # what the run's recipe records: the data itself is not saved
         recipe = dataclasses.replace(recipe, data=dataclasses.replace(recipe.data, dataset=IN_MEMORY))
-    run = _Run(recipe, Path(out_dir), resume, log or (lambda message: print(message, file=sys.stderr)), data)
+    log = log or (lambda message: print(message, file=sys.stderr))
+    run = _Run(recipe, Path(out_dir), resume, log, data)
+    for note in notes if run.shard.main else ():
+        log(note)
     try:
         with _signals_caught() as signals, progress_bar(run.total_steps, run.state.step, run.shard.main and progress) as bar:
             stop = run.state.step >= run.total_steps
@@ -169,7 +174,7 @@ class _Run:
             saved_state = checkpoint.load_trainer_state(out_dir / "last", self.optimizer)
             self.carried = {k: v.to(self.device) for k, v in saved_state.pop("tensors").items()}
             self.state = TrainState.from_saved(saved_state, out_dir / "last")
-        self.total_steps = min(self.config.max_steps or math.inf, self.config.epochs * self.task.steps_per_epoch())
+        self.total_steps = min(self.config.max_steps or math.inf, self._epochs(log) * self.task.steps_per_epoch())
         if self.state.fitted_steps is not None:
             self.total_steps = min(self.total_steps, self.state.fitted_steps)
         self.started = time.perf_counter() - self.state.seconds
@@ -181,6 +186,15 @@ class _Run:
             self.metrics = open(os.devnull, "w")  # noqa: SIM115 (closed in close())
         self.metrics.writelines(json.dumps(entry) + "\n" for entry in self.history)
         self.window, self.lr = _Window(), self.config.lr
+
+    def _epochs(self, log) -> int:
+        """``train.epochs``, raised to reach ``train.min_steps`` on small data (said once, with why)."""
+        per_epoch, epochs = self.task.steps_per_epoch(), self.config.epochs
+        if self.config.min_steps and epochs * per_epoch < self.config.min_steps:
+            epochs = math.ceil(self.config.min_steps / per_epoch)
+            log(f"seqtext: {per_epoch:,} steps an epoch: {epochs} epochs instead of {self.config.epochs}, "
+                f"to reach train.min_steps {self.config.min_steps:,}")  # fmt: skip
+        return epochs
 
     def _saved_run(self, kind: str, resume: bool) -> checkpoint.Checkpoint | None:
         """The checkpoint to resume from (``resume``), or None after checking that the directory holds no run."""

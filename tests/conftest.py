@@ -3,6 +3,7 @@
 import gzip
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("SEQTEXT_DATA", str(ROOT.parent / "shared" / "data"))
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["SEQTEXT_VECTORS"] = str(ROOT.parent / "shared" / "vectors")  # catalogue names (glove.6B.50d) resolve there
+os.environ["SEQTEXT_CACHE"] = tempfile.mkdtemp(prefix="seqtext-cache-")  # parsed vectors: never the user's home
 DATA = Path(os.environ["SEQTEXT_DATA"])
 RECIPES = ROOT / "recipes"
 # A model small enough to train for a few steps in a second, for tests of the machinery (not of quality).

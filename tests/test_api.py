@@ -261,3 +261,39 @@ def test_a_named_dataset_is_found_where_training_found_it(tmp_path, monkeypatch,
     monkeypatch.delenv("SEQTEXT_DATA")  # a notebook that never set it
     result = seqtext.evaluate(seqtext.load(tmp_path / "trec"))
     assert result["data"] == f"trec ({data_dir.resolve() / 'trec'}), test split" and result["n"] == 500
+
+
+def test_a_text_that_is_not_unicode_or_has_nothing_visible_gets_its_own_error(trained_run):
+    model = seqtext.load(trained_run)
+    lone = model.predict("\ud800")
+    assert lone.label is None and lone.error == "holds '\\ud800' at character 0, which is not a Unicode character"
+    fine, escaped, invisible = model.predict(["fine", "good \udcff movie", "\u200b\u2060\ufeff"])
+    assert fine.error is None and escaped.error.startswith("holds '\\udcff' at character 5")
+    assert invisible.error == "has no tokens for this model's tokenizer"
+    assert np.isnan(model.predict_proba(["\ud800", "fine"])[0]).all()
+
+
+def test_a_prompt_that_is_not_unicode_is_an_error_naming_the_prompt(lm_run):
+    model = seqtext.load(lm_run)
+    for call in (
+        lambda: model.generate("RO\ud800", length=5),
+        lambda: model.generate("RO\udcff", length=5, num_samples=2),
+        lambda: next(model.generate("RO\ud800", length=5, stream=True)),
+    ):
+        with pytest.raises(seqtext.DataError, match=r"^prompt holds '\\ud(800|cff)' at character 2, which is not") as caught:
+            call()
+        assert caught.value.parameter == "prompt"
+
+
+@pytest.mark.parametrize("temperature", [1e-50, 5e-324])
+def test_a_tiny_temperature_is_greedy_through_the_api(lm_run, temperature):
+    model = seqtext.load(lm_run)
+    greedy = model.generate("ROMEO:", length=40, temperature=0)
+    assert model.generate("ROMEO:", length=40, temperature=temperature, seed=1) == greedy
+
+
+@pytest.mark.parametrize("options", [{"temperature": 1e39}, {"temperature": 1e308}, {"temperature": 10**400}, {"top_p": 1e-320}])
+def test_settings_float32_cannot_hold_are_errors_naming_them(lm_run, options):
+    with pytest.raises(seqtext.ConfigError) as caught:
+        seqtext.load(lm_run).generate("ROMEO:", length=5, **options)
+    assert caught.value.parameter == next(iter(options)) and "\n" not in str(caught.value) and len(str(caught.value)) < 200

@@ -56,3 +56,35 @@ def test_every_quick_command_sends_its_plots_to_the_scratch_folder():
             if f'"{option}"' in source:
                 assert option in command, f"{name}: quick mode leaves {option} at its tracked default"
                 assert command[command.index(option) + 1].startswith("{tmp}/") or command[command.index(option) + 1] == "{tmp}"
+
+
+@pytest.mark.slow
+def test_peers_score_a_labelled_folder_into_the_results_file_it_is_given(tmp_path, data_dir):
+    """bench/peers.py on a folder of split files: a row per peer (fastText + vectors among them when fasttext
+    is installed, else the note saying why not) with accuracy and macro-F1, written to --results only."""
+    import gzip
+    import importlib.util
+    import os
+    from itertools import islice
+
+    folder, results, before = tmp_path / "sst2_bit", tmp_path / "peers.md", (ROOT / "bench" / "RESULTS.md").read_bytes()
+    folder.mkdir()
+    with gzip.open(data_dir / "sst2" / "train.jsonl.gz", "rt") as f:
+        (folder / "train.jsonl").write_text("".join(islice(f, 400)))
+    with gzip.open(data_dir / "sst2" / "validation.jsonl.gz", "rt") as f:
+        (folder / "validation.jsonl").write_text("".join(islice(f, 100)))
+        (folder / "test.jsonl").write_text("".join(islice(f, 100)))
+    command = [sys.executable, "bench/peers.py", str(folder), "--results", str(results)]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    section = results.read_text().split("<!-- bench:peers_sst2_bit -->")[1].split("<!-- /bench:peers_sst2_bit -->")[0]
+    rows = dict(re.findall(r"\n\| sst2_bit \| ([^|(]+?) (?:\([^|]*\) )?\| (\d\.\d{4} \| \d\.\d{4}) \|", section))
+    peers = ["NBSVM-bi", "TF-IDF 1-2 grams + LR"]
+    if importlib.util.find_spec("fasttext") is not None:
+        peers += ["fastText bigrams", "fastText + vectors"]
+    else:
+        assert "fastText peers skipped: the fasttext package is not installed" in section
+    assert sorted(rows) == sorted(peers)
+    for figures in rows.values():  # test accuracy, macro-F1
+        assert all(0 <= float(figure) <= 1 for figure in figures.split(" | "))
+    assert (ROOT / "bench" / "RESULTS.md").read_bytes() == before

@@ -1,6 +1,8 @@
 import gzip
+import io
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -100,7 +102,7 @@ BAD_FILES = {
             ["train", "recipes/shakespeare.yaml", "--batching.batch_size", "null", "--batching.max_tokens", "100"],
             "a language_model recipe needs batching.batch_size",
         ),
-        (["train"], "give a RECIPE to train, or --resume DIR"),
+        (["train"], "give a RECIPE to train, --data FILE for the default classifier, or --resume DIR"),
         (["evaluate", "{tmp}/no-run"], "no-run: no such checkpoint"),
         (["predict", "{tmp}/no-run", "good"], "no-run: no such checkpoint"),
         (["fit", "sst2"], "invalid choice: 'fit'"),
@@ -221,7 +223,8 @@ def test_train_evaluate_generate_a_language_model_through_the_cli(tmp_path, caps
     corpus = tmp_path / "slice.txt"
     corpus.write_text((data_dir / "tinyshakespeare" / "input.txt").read_text()[:20_000])
     run = tmp_path / "lm"
-    argv = ("train", RECIPES / "shakespeare.yaml", "--data", corpus, "--out", run, "--max-steps", "4", *TINY_LM)
+    argv = ("train", RECIPES / "shakespeare.yaml", "--data", corpus, "--keep-tokenizer", "--out", run, "--max-steps", "4")
+    argv = (*argv, *TINY_LM)
     code, out, _ = _run(capsys, *argv)
     assert code == 0 and "best validation loss" in out and "bits/char" in out
 
@@ -258,3 +261,76 @@ def test_train_evaluate_generate_a_language_model_through_the_cli(tmp_path, caps
     assert code == 2 and "there is no 'test' part" in err
     code, _, err = _run(capsys, "predict", run, "good")
     assert code == 2 and "a language_model checkpoint, not a classifier" in err
+
+
+def test_predict_names_an_argument_that_is_not_utf8(trained_run, capsys):
+    argument = os.fsdecode(b"good \xff movie")  # as Python gives a command line's undecodable bytes: 'good \udcff movie'
+    code, out, err = _run(capsys, "predict", trained_run, "fine", argument)
+    assert code == 2 and out == "" and err == "seqtext: error: text argument 2: invalid UTF-8 (byte 0xff at column 6)\n"
+
+
+def _stdin(kind: str, data: bytes):
+    if kind == "text":  # a text stream without bytes beneath, as a notebook or a test may give
+        return io.StringIO(data.decode("utf-8", "surrogateescape"))
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors=kind)
+
+
+@pytest.mark.parametrize("kind", ["strict", "surrogateescape", "text"])  # a UTF-8 locale's stdin, the C locale's, a StringIO
+def test_predict_names_the_stdin_or_file_line_that_is_not_utf8(trained_run, tmp_path, capsys, monkeypatch, kind):
+    data = b"great\n\ngood \xff movie\nawful\n"
+    monkeypatch.setattr(sys, "stdin", _stdin(kind, data))
+    code, out, err = _run(capsys, "predict", trained_run)
+    assert code == 2 and out == "" and err == "seqtext: error: stdin, line 3: invalid UTF-8 (byte 0xff at column 6)\n"
+    (tmp_path / "texts.txt").write_bytes(data)
+    code, out, err = _run(capsys, "predict", trained_run, "--file", tmp_path / "texts.txt")  # the same words for a file
+    assert (code, out, err) == (2, "", f"seqtext: error: {tmp_path}/texts.txt, line 3: invalid UTF-8 (byte 0xff at column 6)\n")
+    monkeypatch.setattr(sys, "stdin", _stdin(kind, "great\n\ncafé\n".encode()))
+    code, out, _ = _run(capsys, "predict", trained_run)
+    assert code == 0 and [line.split("\t")[2] for line in out.splitlines()] == ["great", "café"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("\u200b\u200b", "text 2 ('\\u200b\\u200b') has no tokens for this model's tokenizer"),
+        ("\ufeff", "text 2 ('\\ufeff') has no tokens for this model's tokenizer"),
+        ("\ud800", "text 2 ('\\ud800') holds '\\ud800' at character 0, which is not a Unicode character"),
+    ],
+)
+def test_predict_names_a_text_with_nothing_to_read(trained_run, capsys, text, message):
+    code, out, err = _run(capsys, "predict", trained_run, "fine", text)
+    assert code == 2 and out == "" and err == f"seqtext: error: {message}\n"
+
+
+def test_generate_takes_a_tiny_temperature_as_greedy_and_names_what_float32_cannot_hold(lm_run, capsys):
+    from seqtext.generate import GREEDY_BELOW
+
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    assert f"0 (or under {GREEDY_BELOW:g}) is greedy" in " ".join(capsys.readouterr().out.split())
+    prompt = ("--prompt", "ROMEO:", "--length", "30")
+    greedy = _run(capsys, "generate", lm_run, *prompt, "--greedy")
+    assert greedy[0] == 0 and _run(capsys, "generate", lm_run, *prompt, "--temperature", "1e-50") == greedy
+    at_most = "--temperature must be at most 3.4028234663852886e+38 (float32's largest number)"
+    for argv, message in (
+        (["--temperature", "1e39"], f"{at_most}, not 1e+39"),
+        (["--temperature", "1e308"], f"{at_most}, not 1e+308"),
+        (["--top-p", "1e-320"], "--top-p must be at least 1.1754943508222875e-38 (float32's smallest normal number), not 1e-320"),
+        (["--prompt", os.fsdecode(b"RO\xffMEO")], "--prompt: invalid UTF-8 (byte 0xff at column 3)"),
+    ):
+        code, out, err = _run(capsys, "generate", lm_run, *argv)
+        assert code == 2 and out == "" and err == f"seqtext: error: {message}\n"
+
+
+@pytest.mark.slow
+def test_bytes_that_are_not_utf8_through_the_installed_command_are_one_line(trained_run, lm_run):
+    for argv, stdin, message in (
+        ([b"predict", trained_run, b"good \xff movie"], b"", "text argument 1: invalid UTF-8 (byte 0xff at column 6)"),
+        ([b"predict", trained_run], b"great\ngood \xff movie\n", "stdin, line 2: invalid UTF-8 (byte 0xff at column 6)"),
+        ([b"generate", lm_run, b"--temperature", b"1e-50", b"--length", b"5"], b"", None),
+    ):
+        result = subprocess.run([SEQTEXT, *argv], input=stdin, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        if message is None:
+            assert result.returncode == 0 and len(result.stdout.decode()) == 6, result.stderr.decode()[-2000:]
+        else:
+            assert result.returncode == 2 and result.stderr.decode() == f"seqtext: error: {message}\n"

@@ -3,6 +3,10 @@ exported language model generates the same text for the same seed; int8 keeps a 
 
 import gzip
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +16,7 @@ import torch
 
 import seqtext
 from seqtext.cli import main
+from seqtext.errors import ConfigError, DataError
 from seqtext.export import load_exported
 from seqtext.recipe import load_recipe
 from seqtext.training import train
@@ -160,3 +165,118 @@ def test_a_failed_export_leaves_the_older_file_whole(trained_run, tmp_path, monk
     with pytest.raises(RuntimeError, match="the exporter broke"):
         seqtext.export.export(seqtext.load(trained_run), path, "onnx")
     assert path.read_bytes() == before and not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory, trained_run, lm_run) -> dict[tuple[str, str], Path]:
+    """(kind, format) -> the exported model file, for the tiny classifier and language model."""
+    found = {}
+    for kind, run in (("classifier", trained_run), ("language_model", lm_run)):
+        for format, suffix in SUFFIX.items():
+            path = tmp_path_factory.mktemp(f"{kind}-{format}") / f"model.{suffix}"
+            assert main(["export", str(run), "--format", format, "--out", str(path)]) == 0
+            found[kind, format] = path
+    return found
+
+
+# Inputs on which a runtime aborts the whole process (SIGABRT, heap corruption), run apart from pytest.
+ABORTS = """
+import sys, torch
+from seqtext.errors import DataError
+from seqtext.export import load_exported
+
+classifier, language_model = load_exported(sys.argv[1]), load_exported(sys.argv[2])
+probs, attention = classifier.forward(torch.zeros(0, 7, dtype=torch.long), torch.zeros(0, dtype=torch.long))
+print("classifier", tuple(probs.shape), tuple(attention.shape), [p.label for p in classifier.predict([])])
+ids = torch.tensor([[5, 6, 7], [8, 9, 10], [11, 12, 13]])
+for name, call in (
+    ("empty", lambda: language_model.step(torch.zeros(0, 3, dtype=torch.long), None)),
+    ("empty with state", lambda: language_model.step(torch.zeros(0, 3, dtype=torch.long), language_model._zeros(0))),
+    ("state of another batch", lambda: language_model.step(ids, language_model._zeros(2))),
+):
+    try:
+        language_model.step(ids[:1], None)  # still fine after each
+        call()
+        print(name, "answered")
+    except DataError as err:
+        print(name, err.parameter, str(err).count(chr(10)))
+"""
+
+
+@pytest.mark.parametrize("format", ["onnx", "torchscript"])
+def test_an_empty_batch_or_a_mismatched_state_is_an_answer_not_an_abort(exports, format):
+    paths = [str(exports["classifier", format]), str(exports["language_model", format])]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-c", ABORTS, *paths], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    assert result.stdout.splitlines() == [
+        "classifier (0, 2) (0, 7) []",
+        "empty ids 0",
+        "empty with state ids 0",
+        "state of another batch state 0",
+    ]
+
+
+IDS = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0]])  # (2, 4), the second row padded
+
+
+@pytest.mark.parametrize("format", ["onnx", "torchscript"])
+@pytest.mark.parametrize(
+    ("ids", "lengths", "parameter", "message"),
+    [  # ids as a function of the vocabulary's size V
+        (lambda V: IDS * torch.tensor([1, -1, 1, 1]), [4, 2], "ids", "ids must be in 0..{last} (the vocabulary), not -6"),
+        (lambda V: IDS.masked_fill(IDS == 7, V), [4, 2], "ids", "ids must be in 0..{last} (the vocabulary), not {V}"),
+        (lambda V: IDS.masked_fill(IDS == 0, 2**40), [4, 2], "ids", "ids must be in 0..{last} (the vocabulary), not 2**40"),
+        (lambda V: IDS.float(), [4, 2], "ids", "{integers}, not a torch.float32 tensor of shape (2, 4)"),
+        (lambda V: IDS[0], [4], "ids", "{integers}, not a torch.int64 tensor of shape (4,)"),
+        (lambda V: [[5, 6]], [2], "ids", "{integers}, not a list"),
+        (lambda V: IDS, [4, 0], "lengths", "lengths must be in 1..4 (the width of ids), not 0"),
+        (lambda V: IDS, [4, -2], "lengths", "lengths must be in 1..4 (the width of ids), not -2"),
+        (lambda V: IDS, [5, 2], "lengths", "lengths must be in 1..4 (the width of ids), not 5"),
+        (lambda V: IDS, [4], "lengths", "lengths must be a (B,) tensor of integers, one a row of ids (2)"),
+        (lambda V: IDS, [4.0, 2.0], "lengths", "lengths must be a (B,) tensor of integers, one a row of ids (2)"),
+        (lambda V: IDS[:, :0], [0, 0], "lengths", "lengths must be in 1..0 (the width of ids), not 0"),
+    ],
+)
+def test_an_exported_classifier_refuses_ids_and_lengths_it_cannot_read(exports, format, ids, lengths, parameter, message):
+    exported = load_exported(exports["classifier", format])
+    V = exported.tokenizer.vocab_size
+    with pytest.raises(DataError) as caught:
+        exported.forward(ids(V), torch.tensor(lengths))
+    assert caught.value.parameter == parameter
+    message = message.format(last=V - 1, V=V, integers="ids must be a (B, T) tensor of integers").replace("2**40", str(2**40))
+    assert str(caught.value).startswith(message), caught.value
+    probs, attention = exported.forward(IDS, torch.tensor([4, 2]))  # the right ones still give an answer
+    assert probs.shape == (2, 2) and attention[1, 2:].eq(0).all() and attention.sum(-1).allclose(torch.ones(2))
+
+
+@pytest.mark.parametrize("format", ["onnx", "torchscript"])
+def test_an_exported_language_model_refuses_ids_it_cannot_read(exports, format):
+    exported = load_exported(exports["language_model", format])
+    last = exported.tokenizer.vocab_size - 1
+    for ids, message in (
+        (torch.tensor([[5, -1, 7]]), f"ids must be in 0..{last} (the vocabulary), not -1"),
+        (torch.tensor([[5, last + 1]]), f"ids must be in 0..{last} (the vocabulary), not {last + 1}"),
+        (torch.zeros(2, 0, dtype=torch.long), "ids must hold at least one row and one token a row, not shape (2, 0)"),
+        (torch.tensor([5.0, 6.0]), "ids must be a (B, T) tensor of integers"),
+    ):
+        with pytest.raises(DataError, match=f"^{re.escape(message)}") as caught:
+            exported.step(ids, None)
+        assert caught.value.parameter == "ids"
+    logits, state = exported.step(torch.tensor([[5, last]], dtype=torch.int32), None)  # any integer type
+    assert logits.shape == (1, last + 1) and torch.isfinite(logits).all()
+    with pytest.raises(DataError, match=r"^state must be 2 tensors of shape \(2, 1, 16\)") as caught:
+        exported.step(torch.tensor([[5]]), (state[0],))
+    assert caught.value.parameter == "state"
+
+
+@pytest.mark.parametrize("format", ["onnx", "torchscript"])
+def test_an_exported_language_model_takes_sampling_settings_as_pytorch_does(exports, lm_run, format):
+    exported, model = load_exported(exports["language_model", format]), seqtext.load(lm_run)
+    assert exported.generate("ROMEO:", length=30, temperature=1e-50) == model.generate("ROMEO:", length=30, temperature=0)
+    for options in ({"temperature": 1e39}, {"temperature": 1e308}, {"temperature": 10**400}, {"top_p": 1e-320}):
+        with pytest.raises(ConfigError) as caught:
+            exported.generate("ROMEO:", length=5, **options)
+        assert caught.value.parameter == next(iter(options))
+    with pytest.raises(DataError, match=r"^prompt holds '\\ud800' at character 2, which is not a Unicode character"):
+        exported.generate("RO\ud800", length=5)

@@ -31,7 +31,8 @@ def _command(kind, data, run, resume=False):
         return [*train, "--resume", str(run)]
     recipe, model = (RECIPES / "sst2.yaml", TINY_MODEL) if kind == "classifier" else (RECIPES / "shakespeare.yaml", TINY_LM)
     schedule = ["--train.eval_every", "5", "--train.log_every", "1", "--train.warmup_steps", "3"]
-    return [*train, str(recipe), "--data", str(data), "--out", str(run), "--max-steps", str(STEPS), *model, *schedule]
+    keep = ["--keep-tokenizer"]  # the recipe's vocabulary: one line on stderr, the interruption's
+    return [*train, str(recipe), "--data", str(data), *keep, "--out", str(run), "--max-steps", str(STEPS), *model, *schedule]
 
 
 def _logged_step(run) -> int:

@@ -1,8 +1,20 @@
+import math
+
 import pytest
 import torch
 
 from seqtext.errors import ConfigError, DataError
-from seqtext.generate import TABLE_LIMIT, Sampling, Stepper, filter_logits, generate, next_ids
+from seqtext.generate import (
+    GREEDY_BELOW,
+    TABLE_LIMIT,
+    TEMPERATURE_MAX,
+    TOP_P_MIN,
+    Sampling,
+    Stepper,
+    filter_logits,
+    generate,
+    next_ids,
+)
 from seqtext.models.charlm import CharLM, LanguageModelConfig
 from seqtext.tokenizer import Tokenizer
 
@@ -105,3 +117,94 @@ def test_bad_requests_are_named(tokenizer):
     with pytest.raises(DataError, match="outside the model's vocabulary: 'Q', 'é'"):
         generate(model, tokenizer, "Qué", 5)
     assert generate(model, tokenizer, "", 5, seed=0)[0] != ""  # an empty prompt starts after a line break
+
+
+# The edges of what Sampling takes, each with a value just past it. Between them every draw is finite.
+ALLOWED = [
+    {"temperature": 0.0},
+    {"temperature": 5e-324},  # the smallest float: greedy, as 0 is
+    {"temperature": 1e-50},
+    {"temperature": math.nextafter(GREEDY_BELOW, 0)},
+    {"temperature": GREEDY_BELOW},
+    {"temperature": 1e38},
+    {"temperature": TEMPERATURE_MAX},
+    {"temperature": 10**38},  # an int, as JSON gives one
+    {"top_p": TOP_P_MIN},
+    {"top_p": TOP_P_MIN, "temperature": GREEDY_BELOW},
+    {"top_p": 1.0, "temperature": TEMPERATURE_MAX, "top_k": 10**400},
+    {"top_k": 1, "temperature": TEMPERATURE_MAX},
+]
+REFUSED = [
+    ({"temperature": math.nextafter(TEMPERATURE_MAX, math.inf)}, "temperature", "temperature must be at most"),
+    ({"temperature": 1e39}, "temperature", "temperature must be at most"),
+    ({"temperature": 1e308}, "temperature", "temperature must be at most"),
+    ({"temperature": 10**400}, "temperature", "temperature must be at most"),
+    ({"temperature": 10**5000}, "temperature", "temperature must be at most"),  # past str()'s 4,300 digits
+    ({"temperature": -(10**5000)}, "temperature", "temperature must be at least 0"),
+    ({"temperature": math.inf}, "temperature", "temperature must be a finite number"),
+    ({"temperature": math.nan}, "temperature", "temperature must be a finite number"),
+    ({"top_p": math.nextafter(TOP_P_MIN, 0)}, "top_p", "top_p must be at least"),
+    ({"top_p": 1e-320}, "top_p", "top_p must be at least"),
+    ({"top_p": 5e-324}, "top_p", "top_p must be at least"),
+    ({"top_p": math.nan}, "top_p", "top_p must be in (0, 1]"),
+    ({"top_p": 10**5000}, "top_p", "top_p must be in (0, 1]"),
+    ({"top_k": -(10**5000)}, "top_k", "top_k must be at least 1"),
+]
+
+
+def _label(options: dict) -> str:
+    """A test id; an integer past str()'s 4,300 digits by its sign and size."""
+    huge = {k: f"{'-' if v < 0 else ''}2**{v.bit_length()}" for k, v in options.items() if isinstance(v, int) and abs(v) > 10**20}
+    return ",".join(f"{k}={huge.get(k, v)}" for k, v in options.items())
+
+
+def _extreme_logits(dtype=torch.float32) -> torch.Tensor:
+    """Rows a model may give: ordinary, tied, spread to float32's edge, and with tokens that are never drawn."""
+    logits = torch.randn(6, 40, generator=torch.Generator().manual_seed(0)).to(dtype)  # (6, 40)
+    logits[1] = 3.0  # all tied
+    logits[2, ::2] = -3e38 if dtype == torch.float32 else -6e4  # a gap as wide as the dtype allows
+    logits[3, :4] = float("-inf")  # padding, unknown, boundary tokens
+    logits[4, 1:] = float("-inf")  # one token left
+    logits[5] = torch.linspace(-1e-3, 1e-3, 40).to(dtype)  # nearly tied
+    return logits
+
+
+@pytest.mark.parametrize("options", ALLOWED, ids=_label)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_every_allowed_setting_draws_a_token_that_can_be_drawn(options, dtype):
+    sampling = Sampling(**options)
+    logits = _extreme_logits(dtype)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        ids = next_ids(logits, sampling, generator)  # (6,)
+        assert ids.shape == (6,) and torch.isfinite(logits[torch.arange(6), ids]).all(), ids
+    assert next_ids(logits, sampling, generator)[4] == 0
+
+
+@pytest.mark.parametrize("options", ALLOWED, ids=_label)
+def test_every_allowed_setting_generates_text(tokenizer, options):
+    texts = generate(_model(tokenizer), tokenizer, "First", 12, num_samples=2, sampling=Sampling(**options), seed=0)
+    assert [len(text) for text in texts] == [12, 12] and set("".join(texts)) <= set(TEXT)
+
+
+@pytest.mark.parametrize(("options", "parameter", "message"), REFUSED, ids=[_label(case[0]) for case in REFUSED])
+def test_settings_past_the_edges_are_one_line_errors_naming_the_parameter(options, parameter, message):
+    with pytest.raises(ConfigError) as caught:
+        Sampling(**options)
+    assert caught.value.parameter == parameter and str(caught.value).startswith(message), caught.value
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 200
+
+
+def test_a_temperature_below_the_floor_is_greedy(tokenizer):
+    model = _model(tokenizer)
+    greedy = generate(model, tokenizer, "First", 30, sampling=Sampling(temperature=0))
+    for temperature in (1e-50, 5e-324, math.nextafter(GREEDY_BELOW, 0)):
+        assert generate(model, tokenizer, "First", 30, sampling=Sampling(temperature=temperature), seed=3) == greedy
+    assert GREEDY_BELOW <= 1e-3 and TEMPERATURE_MAX >= 1e4 and TOP_P_MIN <= 1e-6  # the docs' promises stay true
+
+
+def test_the_nucleus_always_keeps_the_most_likely_token():
+    logits = torch.tensor([[0.0, -1.0, -2.0], [5.0, 5.0, -1.0]])
+    for top_p in (TOP_P_MIN, 1e-30, 1e-320):  # filter_logits itself takes any top_p; 1e-320 is 0 in float32
+        kept = filter_logits(logits, top_p=top_p) > float("-inf")
+        assert kept.sum(-1).tolist() == [1, 1] and kept[0, 0]

@@ -6,7 +6,7 @@ import pytest
 
 import seqtext
 from seqtext import checkpoint
-from seqtext.predict import html_page, predict, shaded
+from seqtext.predict import NO_TOKENS, html_page, predict, readable_problem, shaded
 
 
 def _predict(run, texts):
@@ -65,3 +65,39 @@ def test_streamed_prediction_is_prediction_a_chunk_at_a_time(trained_run):
     whole = _predict(trained_run, texts)
     streamed = list(seqtext.load(trained_run).predict_stream(iter(texts), chunk_size=7))
     assert [p.text for p in streamed] == texts and [p.label for p in streamed] == [p.label for p in whole]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "is empty"),
+        (" \t\n", "is empty"),
+        ("\u200b\u200b", "is empty"),  # zero-width spaces
+        ("\u2060", "is empty"),  # a word joiner
+        ("\ufeff", "is empty"),  # a byte order mark
+        (" \u200d\u00ad\u2063 \ufeff", "is empty"),  # a joiner, a soft hyphen, an invisible separator, spaces
+        ("good \ud800 movie", "holds '\\ud800' at character 5, which is not a Unicode character"),
+        ("good \udcff movie", "holds '\\udcff' at character 5, which is not a Unicode character"),  # an undecodable byte
+        ("\u200b\udfff", "holds '\\udfff' at character 1, which is not a Unicode character"),
+        ("good", None),
+        ("\u200bx", None),
+        ("caf\u00e9 \U0001f600", None),
+    ],
+)
+def test_readable_problem_names_what_no_model_can_read(text, problem):
+    assert readable_problem(text) == problem
+
+
+def test_a_text_without_visible_characters_gets_the_empty_texts_error(trained_run):
+    texts = ["fine", "", "\u200b\u200b", "\u2060", "\ufeff", "\u200b \ufeff"]
+    fine, *invisible = _predict(trained_run, texts)
+    assert fine.error is None and fine.label in ("negative", "positive")
+    assert [(p.label, p.probs, p.error) for p in invisible] == [(None, None, NO_TOKENS)] * 5
+
+
+def test_a_text_that_is_not_unicode_gets_an_error_naming_the_character(trained_run):
+    fine, lone, escaped = _predict(trained_run, ["fine", "\ud800", "good \udcff movie"])
+    assert fine.error is None and fine.label in ("negative", "positive")
+    assert lone.label is None and lone.error == "holds '\\ud800' at character 0, which is not a Unicode character"
+    assert escaped.error == "holds '\\udcff' at character 5, which is not a Unicode character"
+    assert escaped.to_dict() == {"text": "good \udcff movie", "error": escaped.error}

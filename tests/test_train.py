@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from seqtext import checkpoint
-from seqtext.errors import DataError, TrainingError
+from seqtext.errors import ConfigError, TrainingError
 from seqtext.optim import learning_rate
 from seqtext.recipe import TrainConfig, load_recipe
 from seqtext.training import train
@@ -93,10 +93,10 @@ def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(sst2_slice
     assert all(torch.isfinite(saved[name]).all() and torch.equal(model[name], saved[name]) for name in saved)
 
 
-def test_vectors_of_the_wrong_width_name_the_line(sst2_slice, tmp_path):
+def test_vectors_wider_than_the_embedding_are_one_line(sst2_slice, tmp_path):
     vectors = tmp_path / "vectors.txt"
-    vectors.write_text("the 0.1 0.2\n")
-    with pytest.raises(DataError, match=r"vectors.txt, line 1: 2 numbers, but the embedding has 16"):
+    vectors.write_text("the " + " ".join(["0.1"] * 20) + "\n")  # an embedding may be wider than its vectors, not narrower
+    with pytest.raises(ConfigError, match=r"model.embedding_size is 16, but the vectors are 20 wide: give 20, or more"):
         train(_recipe(sst2_slice, "--train.vectors", str(vectors)), tmp_path / "run", progress=False)
 
 

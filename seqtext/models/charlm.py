@@ -63,6 +63,14 @@ class LanguageModelConfig:
             if self.adaptive_div < 1:
                 raise ConfigError(f"model.adaptive_div must be at least 1, not {self.adaptive_div}")
 
+    def sizes(self) -> dict[str, int]:
+        """The sizes the module is built with, each some weight's dimension: a checkpoint checks them
+        against its weights before building anything (seqtext/checkpoint.py)."""
+        sizes = {"embedding_size": self.embedding_size, "hidden_size": self.hidden_size}
+        if self.output == "adaptive":  # every cutoff is below the vocabulary size, the head's rows
+            sizes["adaptive_cutoffs"] = max(self.adaptive_cutoffs)
+        return sizes
+
 
 class CharLM(nn.Module):
     def __init__(self, config: LanguageModelConfig, vocab_size: int):

@@ -54,6 +54,13 @@ class ClassifierConfig:
     # joint: one loss on the summed scores; separate: each half learns alone (the encoder's scores, then the
     # n-grams', each with its own loss, as two models would) and their scores are summed to predict
     ngram_loss: str = "joint"
+    # pretrained word vectors (a file, or a catalogue name such as glove.6B.50d: seqtext/vectors.py) whose rows
+    # start the embedding's first dimensions; a wider embedding_size learns the rest from the data
+    vectors: str | None = None
+    vectors_vocab: int = 0  # the vectors' most frequent words that join the vocabulary built from the training split
+    # true: the vectors are fine-tuned; false: their rows stay as they are (the words the vectors lack, and any
+    # extra dimensions, still learn); both: a frozen copy beside the fine-tuned one, concatenated (Kim 2014)
+    vectors_trainable: bool | str = True
 
     def __post_init__(self):
         if self.cell not in CELLS:
@@ -76,6 +83,24 @@ class ClassifierConfig:
             raise ConfigError(f"model.ngram_buckets must be at least 1, not {self.ngram_buckets}")
         if self.embedding_per_direction and not self.bidirectional:
             raise ConfigError("model.embedding_per_direction needs model.bidirectional: true")
+        regimes = {True: "true", False: "false", "true": "true", "false": "false", "both": "both"}
+        if not isinstance(self.vectors_trainable, (bool, str)) or self.vectors_trainable not in regimes:
+            raise ConfigError(f"model.vectors_trainable must be true, false or both, not {self.vectors_trainable!r}")
+        self.vectors_trainable = regimes[self.vectors_trainable]
+        if self.vectors_vocab < 0:
+            raise ConfigError(f"model.vectors_vocab must be at least 0, not {self.vectors_vocab}")
+
+    def sizes(self) -> dict[str, int]:
+        """The sizes the module is built with, each some weight's dimension: a checkpoint checks them
+        against its weights before building anything (seqtext/checkpoint.py)."""
+        sizes = {"embedding_size": self.embedding_size, "hidden_size": self.hidden_size}
+        if self.pooling in ("attention", "self_attention"):
+            sizes["attention_size"] = self.attention_size
+        if self.pooling == "self_attention":
+            sizes["attention_heads"] = self.attention_heads
+        if self.ngrams == 2:
+            sizes["ngram_buckets"] = self.ngram_buckets
+        return sizes
 
 
 @dataclass
@@ -87,7 +112,8 @@ class ClassifierOutput:
 
 
 class TextClassifier(nn.Module):
-    def __init__(self, config: ClassifierConfig, vocab_size: int, num_classes: int):
+    def __init__(self, config: ClassifierConfig, vocab_size: int, num_classes: int, vectors_size: int = 0):
+        """``vectors_size``: the width of the pretrained vectors the embedding starts from (0: none)."""
         super().__init__()
         self.config = config
         self.embedding = nn.Embedding(vocab_size, config.embedding_size, padding_idx=PAD_ID)
@@ -95,8 +121,21 @@ class TextClassifier(nn.Module):
         if config.embedding_per_direction:
             self.backward_embedding = nn.Embedding(vocab_size, config.embedding_size, padding_idx=PAD_ID)
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
+        self.vectors_size = vectors_size
+        self.register_buffer("static_vectors", None)
+        if vectors_size:
+            if config.embedding_size < vectors_size:
+                raise ConfigError(f"model.embedding_size is {config.embedding_size}, but the vectors are {vectors_size} wide: "
+                                  f"give {vectors_size}, or more to learn extra dimensions")  # fmt: skip
+            # the rows that hold a pretrained vector (set when they are copied in; saved with the weights)
+            self.register_buffer("vector_rows", torch.zeros(vocab_size, dtype=torch.bool))
+            if config.vectors_trainable == "both":  # the frozen channel: a buffer, so no optimizer ever sees it
+                self.register_buffer("static_vectors", torch.zeros(vocab_size, vectors_size))
+            elif config.vectors_trainable == "false":
+                self.embedding.weight.register_hook(self._freeze_vector_rows)
+        inputs = config.embedding_size + (vectors_size if self.static_vectors is not None else 0)
         self.encoder = RecurrentEncoder(
-            config.embedding_size, config.hidden_size, config.num_layers, config.bidirectional, config.cell, config.dropout
+            inputs, config.hidden_size, config.num_layers, config.bidirectional, config.cell, config.dropout
         )
         size = self.encoder.output_size
         if config.pooling == "attention":
@@ -110,9 +149,22 @@ class TextClassifier(nn.Module):
         self.head = nn.Linear(size, num_classes)
         self.ngrams = NgramBag(vocab_size, num_classes, config.ngrams, config.ngram_buckets) if config.ngrams else None
 
+    def _freeze_vector_rows(self, grad: torch.Tensor) -> torch.Tensor:
+        """The embedding's gradient with the pretrained part of each vector row zeroed: AdamW then moves those
+        entries by exactly 0 (its moments stay 0), and the embedding takes no weight decay."""
+        frozen = self.vector_rows[:, None] & (torch.arange(grad.shape[1], device=grad.device) < self.vectors_size)  # (V, E)
+        return grad.masked_fill(frozen, 0.0)
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (B, T) -> the encoder's inputs (B, T, E), or (B, T, E + D) beside a frozen copy of the vectors."""
+        x = self.embedding(ids)  # (B, T, E)
+        if self.static_vectors is not None:
+            x = torch.cat([x, nn.functional.embedding(ids, self.static_vectors)], dim=-1)  # (B, T, E + D)
+        return x
+
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor) -> ClassifierOutput:
         """ids, mask: (B, T); lengths: (B,) -> logits (B, C) and the attention weights."""
-        x = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
+        x = self.embedding_dropout(self.embed(ids))  # (B, T, E)
         backward = None if self.backward_embedding is None else self.embedding_dropout(self.backward_embedding(ids))
         h = self.encoder(x, lengths, mask, backward)  # (B, T, D)
         pooling, attention, penalty = self.config.pooling, None, None

@@ -34,6 +34,11 @@ class ForecasterConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout must be in [0, 1), not {self.dropout}")
 
+    def sizes(self) -> dict[str, int]:
+        """The sizes the module is built with, each some weight's dimension: a checkpoint checks them
+        against its weights before building anything (seqtext/checkpoint.py)."""
+        return {"hidden_size": self.hidden_size, "horizon": self.horizon}
+
 
 class Forecaster(nn.Module):
     def __init__(self, config: ForecasterConfig, center: float = 0.0, scale: float = 1.0):

@@ -17,19 +17,63 @@ from seqtext.evaluation import evaluate_classifier
 from seqtext.models.classifier import TextClassifier
 from seqtext.pipeline import bucket_sampler, prepare_classification
 from seqtext.recipe import Recipe
+from seqtext.tokenizer import PAD_ID, SPECIAL_TOKENS, Tokenizer
 from seqtext.transfer import check_sizes, load_encoders, pretrained_encoders
-from seqtext.vectors import load_vectors
+from seqtext.vectors import WordVectors, read_vectors
 
 
 def _pretrained(recipe: Recipe) -> dict | None:
     """The language models ``model.encoder_from`` names, checked against the classifier, or None."""
     if recipe.model.encoder_from is None:
         return None
-    if recipe.train.vectors:
-        raise ConfigError("give model.encoder_from or train.vectors, not both: each sets the embedding")
+    if vectors_source(recipe):
+        raise ConfigError("give model.encoder_from or model.vectors, not both: each sets the embedding")
     encoders = pretrained_encoders(recipe.model.encoder_from)
     check_sizes(recipe.model, encoders)
     return encoders
+
+
+def vectors_source(recipe: Recipe) -> str | None:
+    """``model.vectors``, or ``train.vectors`` (its older name, still read)."""
+    return recipe.model.vectors or recipe.train.vectors
+
+
+@torch.no_grad()
+def fill_embedding(model: TextClassifier, tokenizer: Tokenizer, vectors: WordVectors) -> None:
+    """Start ``model``'s embedding from ``vectors``: each vocabulary word's vector in the first D dimensions of
+    its row (and of the frozen copy, for ``vectors_trainable: both``), its row marked as holding one. Every
+    other entry is drawn at the vectors' own scale, so that words without a vector (and extra dimensions)
+    start neither louder nor quieter than those with one."""
+    index, width = vectors.index(), vectors.dim
+    rows, found = [], []
+    for word, row in tokenizer.backend.get_vocab().items():
+        at = None if word in SPECIAL_TOKENS else index.get(word.lower() if vectors.lowercase else word)
+        if at is not None:
+            rows.append(row)
+            found.append(at)
+    rows, found = torch.tensor(rows, dtype=torch.long), torch.tensor(found, dtype=torch.long)
+    embeddings = [e for e in (model.embedding, model.backward_embedding) if e is not None]
+    values = vectors.vectors[torch.isfinite(vectors.vectors)]
+    scale = float(values.std()) if values.numel() > 1 else 1.0
+    for embedding in embeddings:
+        embedding.weight.normal_(0.0, scale)
+        embedding.weight[PAD_ID] = 0.0
+        embedding.weight[rows, :width] = vectors.vectors[found]
+    model.vector_rows[rows] = True
+    if model.static_vectors is not None:
+        model.static_vectors[rows] = vectors.vectors[found]
+
+
+def vectors_coverage(model: TextClassifier, prepared, vectors: WordVectors) -> dict:
+    """What the card says of the vectors: which file, and how much of the training split they cover."""
+    ids = prepared.encoded["train"].flat  # (N,) every training token
+    covered = model.vector_rows[ids]
+    types = torch.unique(ids)
+    return {
+        "source": vectors.source, "sha256": vectors.sha256, "words": len(vectors.words), "dim": vectors.dim,
+        "trainable": model.config.vectors_trainable, "vectors_vocab": model.config.vectors_vocab,
+        "coverage": {"tokens": float(covered.float().mean()), "types": float(model.vector_rows[types].float().mean())},
+    }  # fmt: skip
 
 
 class ClassifierTask:
@@ -38,31 +82,21 @@ class ClassifierTask:
     higher_is_better = True
 
     def __init__(self, recipe: Recipe, saved: Checkpoint | None, log: Callable[[str], None], data=None):
-        self.recipe = recipe
+        self.recipe, self.vectors_card = recipe, None
         if saved is not None:
             prepared = prepare_classification(recipe, tokenizer=saved.tokenizer, data=data)
             if saved.label_map != prepared.data.label_map:
                 ours, theirs = prepared.data.label_map.names, saved.label_map.names
                 raise DataError(f"{saved.path}: the data's labels {ours} differ from the run's {theirs}")
             self.model = saved.model
+            self.vectors_card = (saved.card.get("data") or {}).get("vectors")
         else:
-            encoders = _pretrained(recipe)
-            tokenizer = encoders["forward"].tokenizer if encoders else None
-            prepared = prepare_classification(recipe, tokenizer=tokenizer, data=data)
-            torch.manual_seed(recipe.seed)
-            self.model = TextClassifier(recipe.model, prepared.tokenizer.vocab_size, len(prepared.data.label_map))
-            if encoders:
-                load_encoders(self.model, encoders)
-                log(f"seqtext: tokenizer, embedding and {' and '.join(encoders)} layers from {recipe.model.encoder_from}")
-            if recipe.train.vectors:
-                coverage = load_vectors(recipe.train.vectors, prepared.tokenizer, self.model.embedding.weight)
-                if self.model.backward_embedding is not None:
-                    with torch.no_grad():
-                        self.model.backward_embedding.weight.copy_(self.model.embedding.weight)
-                log(f"seqtext: word vectors from {recipe.train.vectors} cover {coverage:.1%} of the vocabulary")
+            prepared = self._build(recipe, log, data)
         self.runner, self.shard = self.model, Shard()
         self.tokenizer, self.label_map = prepared.tokenizer, prepared.data.label_map
         self.model_args = {"vocab_size": self.tokenizer.vocab_size, "num_classes": len(self.label_map)}
+        if getattr(self.model, "vectors_size", 0):
+            self.model_args["vectors_size"] = self.model.vectors_size
         self.source = prepared.data.source
         self.split_sizes = {split: len(table) for split, table in prepared.data.splits.items()}
         self.train_set, self.validation_set = prepared.encoded["train"], prepared.encoded["validation"]
@@ -71,6 +105,31 @@ class ClassifierTask:
         if recipe.train.class_weights == "balanced":
             counts = torch.bincount(self.train_set.labels, minlength=len(self.label_map)).double()
             self.class_weight = (counts.sum() / (len(self.label_map) * counts.clamp(min=1))).float()
+
+    def _build(self, recipe: Recipe, log: Callable[[str], None], data):
+        """A new model: its tokenizer (from a file, a pretrained encoder, or the training split and the
+        vectors' words), and its embedding started from pretrained vectors or encoders."""
+        encoders = _pretrained(recipe)
+        vectors = read_vectors(vectors_source(recipe)) if vectors_source(recipe) else None
+        if vectors is not None and recipe.tokenizer.path is None and vectors.lowercase != recipe.tokenizer.lowercase:
+            log(f"seqtext: tokenizer.lowercase {str(vectors.lowercase).lower()}: casing follows the vectors")
+            recipe.tokenizer.lowercase = vectors.lowercase
+        tokenizer = encoders["forward"].tokenizer if encoders else None
+        prepared = prepare_classification(recipe, tokenizer=tokenizer, data=data, vectors=vectors)
+        torch.manual_seed(recipe.seed)
+        size = vectors.dim if vectors is not None else 0
+        self.model = TextClassifier(recipe.model, prepared.tokenizer.vocab_size, len(prepared.data.label_map), size)
+        if encoders:
+            load_encoders(self.model, encoders)
+            log(f"seqtext: tokenizer, embedding and {' and '.join(encoders)} layers from {recipe.model.encoder_from}")
+        if vectors is not None:
+            fill_embedding(self.model, prepared.tokenizer, vectors)
+            self.vectors_card = vectors_coverage(self.model, prepared, vectors)
+            cover = self.vectors_card["coverage"]
+            log(f"seqtext: word vectors {vectors.source} ({len(vectors.words):,} x {vectors.dim}, "
+                f"{recipe.model.vectors_trainable}) cover {cover['tokens']:.1%} of the training tokens and "
+                f"{cover['types']:.1%} of its words; {prepared.tokenizer_source}")  # fmt: skip
+        return prepared
 
     def steps_per_epoch(self) -> int:
         return len(self.sampler)
@@ -114,7 +173,8 @@ class ClassifierTask:
         pass
 
     def data_summary(self) -> dict:
-        return {"source": self.source, "splits": self.split_sizes, "data_dir": data_root(self.recipe)}
+        summary = {"source": self.source, "splits": self.split_sizes, "data_dir": data_root(self.recipe)}
+        return summary if self.vectors_card is None else {**summary, "vectors": self.vectors_card}
 
     @staticmethod
     def describe(result: dict) -> str:
