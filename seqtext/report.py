@@ -64,7 +64,8 @@ def print_evaluation(report: dict, description: str) -> None:
         console.print(
             f"[bold]{name}[/bold] (fitted on {baseline['fitted_on']} in {baseline['fit_seconds']:.0f} s, C={baseline['C']}), "
             f"the same examples: accuracy {baseline['accuracy']:.4f} · macro-F1 {baseline['macro_f1']:.4f} · "
-            f"seqtext {report['accuracy'] - baseline['accuracy']:+.4f} accuracy"
+            f"seqtext {report['accuracy'] - baseline['accuracy']:+.4f} accuracy, "
+            f"{report['macro_f1'] - baseline['macro_f1']:+.4f} macro-F1"
         )
 
 

@@ -419,11 +419,12 @@ def create_app(source: str | Path, *, api_key: str | None = None, int8: bool = F
         try:
             if request.stream:  # a bad prompt fails here, before any event
                 pieces = await loop.run_in_executor(None, lambda: _checked(lambda: model.generate(**options, stream=True)))
-                return _GenerationStream(pieces, slot)
+                return _GenerationStream(pieces, slot)  # which releases the slot when its response ends
             text = await loop.run_in_executor(None, lambda: _checked(lambda: model.generate(**options)))
-        finally:
-            if not request.stream:
-                slot.release()
+        except BaseException:
+            slot.release()
+            raise
+        slot.release()
         return {"text": text, "model": served.name}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

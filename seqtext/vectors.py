@@ -136,15 +136,23 @@ def load_vectors(path: str | Path, tokenizer: Tokenizer, weight: torch.Tensor) -
     if dim != weight.shape[1]:
         raise DataError(f"{where}: {dim} numbers, but the embedding has {weight.shape[1]}")
     vectors = read_vectors(path)
-    index = vectors.index()
-    vocab = {word: i for word, i in tokenizer.backend.get_vocab().items() if word not in SPECIAL_TOKENS}
-    rows = {i: index.get(word.lower() if vectors.lowercase else word) for word, i in vocab.items()}
-    rows = {i: row for i, row in rows.items() if row is not None}
-    if rows:
+    ids, rows = matching_rows(tokenizer, vectors)
+    if len(ids):
         with torch.no_grad():
-            chosen = vectors.vectors[list(rows.values())]  # (F, E)
-            weight[torch.tensor(list(rows), device=weight.device)] = chosen.to(weight.device, weight.dtype)
-    return len(rows) / max(1, len(vocab))
+            weight[ids.to(weight.device)] = vectors.vectors[rows].to(weight.device, weight.dtype)  # (F, E)
+    return len(ids) / max(1, tokenizer.vocab_size - len(SPECIAL_TOKENS))
+
+
+def matching_rows(tokenizer: Tokenizer, vectors: WordVectors) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, rows), each (F,): the vocabulary's words that ``vectors`` has, by their id and their row in the
+    vectors; special tokens aside, and looked up lowercased when the vectors are lowercased."""
+    index, ids, rows = vectors.index(), [], []
+    for word, i in tokenizer.backend.get_vocab().items():
+        row = None if word in SPECIAL_TOKENS else index.get(word.lower() if vectors.lowercase else word)
+        if row is not None:
+            ids.append(i)
+            rows.append(row)
+    return torch.tensor(ids, dtype=torch.long), torch.tensor(rows, dtype=torch.long)
 
 
 def cache_dir() -> Path:

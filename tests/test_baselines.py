@@ -64,6 +64,8 @@ def test_evaluate_baselines_fits_on_the_models_train_split(trained_run, sst2_sli
     assert main(["evaluate", str(trained_run), "--split", "validation", "--baselines"]) == 0
     out = capsys.readouterr().out
     assert f"NBSVM-bi (fitted on {baseline['fitted_on']}" in out and f"accuracy {expected:.4f}" in out
+    gap = result["macro_f1"] - baseline["macro_f1"]  # imbalanced data is judged by macro-F1 too, beside accuracy
+    assert f"macro-F1 {baseline['macro_f1']:.4f}" in out and f"{gap:+.4f} macro-F1" in out
     assert main(["evaluate", str(trained_run), "--split", "validation", "--json", "--baselines"]) == 0
     assert json.loads(capsys.readouterr().out)["baselines"]["NBSVM-bi"]["accuracy"] == pytest.approx(expected)
 

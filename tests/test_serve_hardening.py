@@ -249,3 +249,10 @@ def test_the_api_key_can_come_from_a_file_and_stays_out_of_ps(trained_run, tmp_p
                               capture_output=True, text=True, timeout=60)  # fmt: skip
         assert done.returncode == 2 and done.stderr.startswith(f"seqtext: error: --api-key-file {path}: {message}"), done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_streamed_request_refused_before_its_first_event_frees_its_slot(lm_client):
+    bad = {"prompt": "ROMEO€", "length": 5, "stream": True}  # '€' is outside the vocabulary: 400 before any event
+    for _ in range(9):  # more than the four slots
+        assert lm_client.post("/v1/generate", json=bad).status_code == 400
+    assert lm_client.post("/v1/generate", json={"prompt": "ROMEO:", "length": 5}).status_code == 200

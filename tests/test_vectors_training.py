@@ -141,3 +141,32 @@ def test_recipe_overrides_after_data_are_never_read_as_a_recipe(sst2_slice, tmp_
     assert main(["train", "--data", str(sst2_slice), "--out", str(out), *SMALL, "--train.max_steps", "2"]) == 0
     assert seqtext.load(out).recipe.train.max_steps == 2
     shutil.rmtree(out)
+
+
+def test_a_model_with_vectors_serves(sst2_slice, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from seqtext.serve import create_app
+
+    model = _train(sst2_slice, tmp_path / "run", "--model.vectors_trainable", "both", steps=2)
+    texts = ["a gorgeous , witty film", "dull"]
+    with TestClient(create_app(tmp_path / "run" / "last")) as client:
+        answer = client.post("/v1/classify", json={"texts": texts}).json()
+        card = client.get("/v1/model").json()["card"]
+    for served, local in zip(answer["predictions"], model.predict(texts)):
+        assert served["label"] == local.label and served["probs"] == pytest.approx(local.probs, abs=1e-6)
+    assert card["data"]["vectors"]["source"] == "glove.6B.50d"
+
+
+def test_a_language_models_embedding_can_start_from_vectors(shakespeare_slice, tmp_path, glove):
+    from .conftest import TINY_LM
+
+    overrides = ["--data.dataset", str(shakespeare_slice), "--train.max_steps", "1", "--train.lr", "1e-12", *TINY_LM,
+                 "--tokenizer.kind", "word", "--tokenizer.path", "null", "--model.vectors", "glove.6B.50d",
+                 "--model.embedding_size", "60"]  # fmt: skip
+    notes = []
+    train(load_recipe(RECIPES / "shakespeare.yaml", overrides), tmp_path / "lm", progress=False, log=notes.append)
+    model = seqtext.load(tmp_path / "lm" / "last")
+    row = model.checkpoint.tokenizer.token_to_id("Citizen")  # the vectors are lowercased: looked up as "citizen"
+    assert torch.allclose(model.module.embedding.weight[row, :50], glove.vectors[glove.index()["citizen"]], atol=1e-9)
+    assert any(note.startswith("seqtext: word vectors glove.6B.50d start ") for note in notes)

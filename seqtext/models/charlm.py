@@ -39,6 +39,9 @@ class LanguageModelConfig:
     embedding_dropout: float = 0.0  # AWD-LSTM: drop whole words (rows of the embedding) in training
     locked_dropout: bool = False  # AWD-LSTM: one dropout mask per sequence, the same at every step
     weight_drop: float = 0.0  # AWD-LSTM's DropConnect: drop entries of the hidden-to-hidden weights in training
+    # word vectors (a file, or a catalogue name such as glove.6B.50d) that start the embedding's first
+    # dimensions for the words they have (a word or BPE vocabulary); the rest is learnt, and all of it is trained
+    vectors: str | None = None
 
     def __post_init__(self):
         if self.cell not in ("lstm", "gru"):

@@ -17,9 +17,9 @@ from seqtext.evaluation import evaluate_classifier
 from seqtext.models.classifier import TextClassifier
 from seqtext.pipeline import bucket_sampler, prepare_classification
 from seqtext.recipe import Recipe
-from seqtext.tokenizer import PAD_ID, SPECIAL_TOKENS, Tokenizer
+from seqtext.tokenizer import PAD_ID, Tokenizer
 from seqtext.transfer import check_sizes, load_encoders, pretrained_encoders
-from seqtext.vectors import WordVectors, read_vectors
+from seqtext.vectors import WordVectors, matching_rows, read_vectors
 
 
 def _pretrained(recipe: Recipe) -> dict | None:
@@ -44,14 +44,8 @@ def fill_embedding(model: TextClassifier, tokenizer: Tokenizer, vectors: WordVec
     its row (and of the frozen copy, for ``vectors_trainable: both``), its row marked as holding one. Every
     other entry is drawn at the vectors' own scale, so that words without a vector (and extra dimensions)
     start neither louder nor quieter than those with one."""
-    index, width = vectors.index(), vectors.dim
-    rows, found = [], []
-    for word, row in tokenizer.backend.get_vocab().items():
-        at = None if word in SPECIAL_TOKENS else index.get(word.lower() if vectors.lowercase else word)
-        if at is not None:
-            rows.append(row)
-            found.append(at)
-    rows, found = torch.tensor(rows, dtype=torch.long), torch.tensor(found, dtype=torch.long)
+    width = vectors.dim
+    rows, found = matching_rows(tokenizer, vectors)
     embeddings = [e for e in (model.embedding, model.backward_embedding) if e is not None]
     values = vectors.vectors[torch.isfinite(vectors.vectors)]
     scale = float(values.std()) if values.numel() > 1 else 1.0

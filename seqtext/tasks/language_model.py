@@ -18,11 +18,24 @@ from seqtext.batching import LMStreams
 from seqtext.checkpoint import Checkpoint
 from seqtext.data import data_root
 from seqtext.distributed import Shard
+from seqtext.errors import ConfigError
 from seqtext.evaluation import evaluate_language_model
 from seqtext.models.charlm import CharLM, detach_state
 from seqtext.nn import IGNORE_INDEX
 from seqtext.pipeline import prepare_corpus
 from seqtext.recipe import Recipe
+from seqtext.vectors import WordVectors, matching_rows, read_vectors
+
+
+@torch.no_grad()
+def start_from_vectors(weight: torch.Tensor, tokenizer, vectors: WordVectors, log: Callable[[str], None]) -> None:
+    """The embedding (V, E)'s first D dimensions from ``vectors`` for the words they have; E may be wider."""
+    if weight.shape[1] < vectors.dim:
+        raise ConfigError(f"model.embedding_size is {weight.shape[1]}, but the vectors are {vectors.dim} wide: "
+                          f"give {vectors.dim}, or more to learn extra dimensions")  # fmt: skip
+    ids, rows = matching_rows(tokenizer, vectors)
+    weight[ids, : vectors.dim] = vectors.vectors[rows]
+    log(f"seqtext: word vectors {vectors.source} start {len(ids):,} of the {tokenizer.vocab_size:,} tokens' embeddings")
 
 
 class LanguageModelTask:
@@ -38,6 +51,8 @@ class LanguageModelTask:
         else:
             torch.manual_seed(recipe.seed)
             self.model = CharLM(recipe.model, prepared.tokenizer.vocab_size)
+            if recipe.model.vectors:
+                start_from_vectors(self.model.embedding.weight, prepared.tokenizer, read_vectors(recipe.model.vectors), log)
         self.tokenizer, self.label_map = prepared.tokenizer, None
         self.unit = "char" if self.tokenizer.kind == "char" else "token"
         self.model_args = {"vocab_size": self.tokenizer.vocab_size}
