@@ -86,6 +86,11 @@ BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
         None,
     ),  # wrk: apt-get install wrk
     "vectors_load": (["bench/vectors_load.py"], ["bench/vectors_load.py", "--repeats", "1"]),
+    # the default classifier taken apart on validation, then its held-out quality (seeds 0-2) on each set
+    "vectors_ablation": (["bench/vectors_ablation.py", "sst2", "trec", "imdb"], None),
+    "quality_default_sst2": (["bench/quality.py", "default", "--data", "sst2", "--seeds", "0", "1", "2"], None),
+    "quality_default_trec": (["bench/quality.py", "default", "--data", "trec", "--seeds", "0", "1", "2"], None),
+    "quality_default_imdb": (["bench/quality.py", "default", "--data", "imdb", "--seeds", "0", "1", "2"], None),
     "fuzz_server": (["bench/fuzz_server.py", "--examples", "1000"], ["bench/fuzz_server.py", "--examples", "20"]),  # .[fuzz]
 }
 
