@@ -1,15 +1,17 @@
-"""IMDB with few labels: the pretrained encoder against a classifier from scratch and NBSVM-bi.
+"""IMDB with few labels: seqtext's default classifier, the pretrained encoder and a classifier from scratch
+against NBSVM-bi.
 
 For each size, a stratified, seeded sample of that many labelled reviews from seqtext's IMDB train split
 (the 90% that recipes/imdb.yaml trains on) trains three models: recipes/imdb-pretrained.yaml (from
 runs/reviews-lm, which read the 25,000 train reviews' texts and the 50,000 unlabelled ones, never a
-label), recipes/imdb.yaml from scratch, and NBSVM-bi. All pick their checkpoint (NBSVM its C) on the same
+label), recipes/imdb.yaml from scratch, seqtext's default classifier as `seqtext train --data FOLDER` trains
+it (its own batches and epochs: word vectors, the n-gram bag), and NBSVM-bi (--models picks the first three). All pick their checkpoint (NBSVM its C) on the same
 stratified 1,000 reviews of the validation split, and are scored once on the test split (or a stratified
 sample of it, --test-size). Small sets train for more epochs, so that each run takes about 300 steps.
 The pretrained classifier runs without the recipe's bag of n-grams (model.ngrams: 0): the comparison
 is the same encoder with and without pretraining.
 
-    python bench/few_labels.py [--sizes 500 2000] [--test-size 5000] [--seed 0]
+    python bench/few_labels.py [--sizes 500 2000] [--test-size 5000] [--seed 0] [--models default pretrained]
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from seqtext.recipe import load_recipe  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 VALIDATION_SIZE = 1000
-STEPS = 300  # about this many optimizer steps at every size
+STEPS = 300  # about this many optimizer steps at every size (the default classifier has its own rule)
+MODELS = ("default", "pretrained", "from scratch")
 
 
 def sample(table, size: int | None, seed: int):
@@ -56,13 +59,14 @@ def main() -> None:
     parser.add_argument("--encoder", default=str(ROOT / "runs" / "reviews-lm"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--png", default=str(ROOT / "bench" / "few_labels.png"))
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     data = load_labelled(load_recipe(ROOT / "recipes" / "imdb.yaml", {"seed": args.seed}))
     names = data.label_map.names
     validation = sample(data.splits["validation"], VALIDATION_SIZE, args.seed)
     test = sample(data.splits["test"], args.test_size or None, args.seed)
-    results: dict[str, dict[int, float]] = {"pretrained": {}, "from scratch": {}, "NBSVM-bi": {}}
+    results: dict[str, dict[int, float]] = {**{label: {} for label in args.models}, "NBSVM-bi": {}}
     with tempfile.TemporaryDirectory() as scratch:
         for size in args.sizes:
             folder = Path(scratch) / f"imdb-{size}"
@@ -78,8 +82,12 @@ def main() -> None:
                 "pretrained": ("imdb-pretrained.yaml", {"model": {"encoder_from": args.encoder, "ngrams": 0}, "train": every}),
                 "from scratch": ("imdb.yaml", {"train": {**every, "warmup_steps": 30}}),
             }
-            for label, (recipe, overrides) in runs.items():
-                model = seqtext.train(ROOT / "recipes" / recipe, Path(scratch) / f"{label}-{size}", **common, **overrides)
+            for label in args.models:
+                if label == "default":
+                    model = seqtext.train(data=str(folder), out=Path(scratch) / f"default-{size}")
+                else:
+                    recipe, overrides = runs[label]
+                    model = seqtext.train(ROOT / "recipes" / recipe, Path(scratch) / f"{label}-{size}", **common, **overrides)
                 results[label][size] = seqtext.evaluate(model, split="test")["accuracy"]
                 print(f"{size} labels, {label}: {results[label][size]:.4f}", flush=True)
             baseline = fit_nbsvm(train["text"], train["label"], len(names), validation=(validation["text"], validation["label"]))
@@ -98,18 +106,20 @@ def main() -> None:
     rows = [f"| {size:,} | " + " | ".join(f"{results[k][size]:.4f}" for k in results) + " |" for size in args.sizes]
     command = (
         f"python bench/few_labels.py --sizes {' '.join(map(str, args.sizes))} --test-size {args.test_size} --seed {args.seed}"
+        + (f" --models {' '.join(args.models)}" if args.models != list(MODELS) else "")
     )
     body = (
         f"`{command}`: stratified samples of IMDB's train split, the same 1,000 validation reviews for every model's "
         f"checkpoint, scored once on {len(test):,} test reviews (stratified). Pretrained: recipes/imdb-pretrained.yaml "
-        f"from {Path(args.encoder).name}, without its n-gram bag (`model.ngrams: 0`); from scratch: recipes/imdb.yaml.\n\n"
+        f"from {Path(args.encoder).name}, without its n-gram bag (`model.ngrams: 0`); from scratch: recipes/imdb.yaml; "
+        f"default: `seqtext train --data FOLDER`, seqtext's default classifier.\n\n"
         + header
         + "\n"
         + "\n".join(rows)
         + f"\n\n![few labels]({Path(args.png).name})"
     )
     if not args.no_write:
-        write_section("few_labels", body)
+        write_section("few_labels" if args.models == list(MODELS) else "_".join(["few_labels", *args.models]), body)
 
 
 if __name__ == "__main__":

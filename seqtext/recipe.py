@@ -103,6 +103,7 @@ class TrainConfig:
     epochs: int = 5
     max_steps: int | None = None  # stop after this many steps, even within the epochs
     min_steps: int | None = None  # small data: more epochs, until the run has at least this many steps
+    max_epochs: int | None = None  # ... but never more epochs than this (a few hundred labels: not 300 epochs)
     # a time budget: the steps and the schedule are fitted to it after timing a few steps (and the run
     # stops, validated and saved, when the minutes are up)
     max_minutes: float | None = None
@@ -125,7 +126,7 @@ class TrainConfig:
         _check_choice("train.schedule", self.schedule, ("constant", "cosine", "slanted_triangular"))
         _check_choice("train.class_weights", self.class_weights, ("none", "balanced"))
         _check_choice("train.device", self.device, ("auto", "cpu", "cuda"))
-        for name in ("epochs", "max_steps", "min_steps", "eval_every", "patience", "log_every"):
+        for name in ("epochs", "max_steps", "min_steps", "max_epochs", "eval_every", "patience", "log_every"):
             _check_positive(f"train.{name}", getattr(self, name))
         for name in ("lr", "weight_decay", "momentum", "clip_norm", "warmup_steps"):
             if getattr(self, name) < 0:

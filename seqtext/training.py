@@ -188,12 +188,16 @@ class _Run:
         self.window, self.lr = _Window(), self.config.lr
 
     def _epochs(self, log) -> int:
-        """``train.epochs``, raised to reach ``train.min_steps`` on small data (said once, with why)."""
+        """``train.epochs``, raised towards ``train.min_steps`` on small data but not past ``train.max_epochs``
+        (said once, with why)."""
         per_epoch, epochs = self.task.steps_per_epoch(), self.config.epochs
         if self.config.min_steps and epochs * per_epoch < self.config.min_steps:
-            epochs = math.ceil(self.config.min_steps / per_epoch)
+            needed = math.ceil(self.config.min_steps / per_epoch)
+            epochs = max(epochs, min(needed, self.config.max_epochs or needed))
+        if epochs > self.config.epochs:
+            capped = f" (train.max_epochs {self.config.max_epochs})" if epochs < needed else ""
             log(f"seqtext: {per_epoch:,} steps an epoch: {epochs} epochs instead of {self.config.epochs}, "
-                f"to reach train.min_steps {self.config.min_steps:,}")  # fmt: skip
+                f"to reach train.min_steps {self.config.min_steps:,}{capped}")  # fmt: skip
         return epochs
 
     def _saved_run(self, kind: str, resume: bool) -> checkpoint.Checkpoint | None:

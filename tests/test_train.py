@@ -115,6 +115,20 @@ def test_a_time_budget_fits_the_steps_and_the_schedule_to_it(sst2_slice, tmp_pat
         assert logged[-1]["lr"] < 0.01 * recipe.train.lr
 
 
+@pytest.mark.parametrize(("max_epochs", "epochs"), [(None, 4), (3, 3), (1, 1)])
+def test_min_steps_adds_epochs_to_small_data_up_to_max_epochs(sst2_slice, tmp_path, max_epochs, epochs):
+    # 600 rows in batches of 64: 10 steps an epoch; 35 steps need 4 epochs
+    extra = [] if max_epochs is None else ["--train.max_epochs", str(max_epochs)]
+    recipe = _recipe(sst2_slice, "--train.epochs", "1", "--train.min_steps", "35", "--train.eval_every", "1000", *extra)
+    notes = []
+    result = train(recipe, tmp_path / "run", progress=False, log=notes.append)
+    assert result["steps"] == epochs * 10
+    said = [note for note in notes if "train.min_steps" in note]
+    capped = "" if max_epochs is None else f" (train.max_epochs {max_epochs})"
+    expected = f"seqtext: 10 steps an epoch: {epochs} epochs instead of 1, to reach train.min_steps 35{capped}"
+    assert said == ([] if epochs == 1 else [expected])
+
+
 def test_with_separate_losses_the_encoder_trains_as_if_the_ngrams_were_not_there(sst2_slice, tmp_path):
     common = ["--data.dataset", str(sst2_slice), "--train.max_steps", "8", "--train.eval_every", "8", "--train.clip_norm", "0",
               *TINY_MODEL]  # fmt: skip  # no clipping: the global norm would mix the two halves' gradients
