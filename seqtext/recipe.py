@@ -114,6 +114,10 @@ class TrainConfig:
     ngram_lr_scale: float = 15.0  # model.ngrams: its table's rate is this times train.lr (a linear model learns faster)
     clip_norm: float = 5.0  # clip the global gradient norm to this; 0 turns clipping off
     label_smoothing: float = 0.0
+    # classifiers: adversarial training on the embeddings (Miyato et al. 2016, the supervised form). Each step
+    # also trains on the batch with every text's embedded sequence moved this far (L2 norm over the sequence)
+    # in the direction that raises the encoder's loss most; 0 turns it off
+    adversarial: float = 0.0
     class_weights: str = "none"  # none, or balanced: each class weighted by n / (classes * its count)
     eval_every: int = 500  # steps between validation runs; one also runs at the end
     patience: int | None = None  # validation runs without a better score (accuracy, loss, RMSE) before stopping early
@@ -141,6 +145,8 @@ class TrainConfig:
             raise ConfigError(f"train.max_minutes must be more than 0, not {self.max_minutes}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"train.label_smoothing must be in [0, 1), not {self.label_smoothing}")
+        if not 0.0 <= self.adversarial < float("inf"):
+            raise ConfigError(f"train.adversarial must be a finite number, at least 0, not {self.adversarial}")
 
 
 @dataclass

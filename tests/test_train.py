@@ -4,9 +4,11 @@ import re
 
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from seqtext import checkpoint
+from seqtext.batching import collate
 from seqtext.errors import ConfigError, TrainingError
 from seqtext.optim import learning_rate
 from seqtext.recipe import TrainConfig, load_recipe
@@ -145,3 +147,32 @@ def test_with_separate_losses_the_encoder_trains_as_if_the_ngrams_were_not_there
     encoder = sorted(weights["alone"])
     assert all(torch.equal(weights["separate"][k], weights["alone"][k]) for k in encoder)
     assert not torch.equal(weights["joint"]["head.weight"], weights["alone"]["head.weight"])
+
+
+def test_adversarial_training_moves_each_text_the_way_that_raises_its_loss_most(sst2_slice):
+    from seqtext.tasks.classifier import ClassifierTask
+
+    epsilon = 0.5
+    recipe = _recipe(sst2_slice, "--train.adversarial", str(epsilon), "--model.embedding_dropout", "0", "--model.dropout", "0")
+    task = ClassifierTask(recipe, None, lambda message: None)
+    batch = collate([task.train_set[i] for i in task.epoch(0)[0]])
+    loss, objective, _ = task.step(task.epoch(0)[0], torch.device("cpu"))
+    loss, objective = loss.detach(), objective.detach()
+    adversarial = float(objective - loss)  # the same batch, each text's embeddings moved by epsilon
+    assert adversarial > float(loss)
+    # a random move of the same size per text raises the loss far less than the adversarial one
+    torch.manual_seed(0)
+    noise = torch.randn(*batch.ids.shape, recipe.model.embedding_size) * batch.mask[..., None]
+    noise = epsilon * noise / noise.flatten(1).norm(dim=1)[:, None, None]
+    with torch.no_grad():
+        moved = task.model(batch.ids, batch.lengths, batch.mask, perturbation=noise)
+        randomly = float(F.cross_entropy(moved.logits, batch.labels))
+    assert randomly - float(loss) < 0.5 * (adversarial - float(loss))
+    recipe.train.adversarial = 0.0
+    loss, objective, _ = task.step(task.epoch(0)[0], torch.device("cpu"))
+    assert torch.equal(loss, objective)
+
+
+def test_adversarial_must_be_a_finite_size(sst2_slice):
+    with pytest.raises(ConfigError, match=r"train.adversarial must be a finite number, at least 0, not -1.0"):
+        _recipe(sst2_slice, "--train.adversarial", "-1")

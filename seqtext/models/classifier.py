@@ -109,6 +109,7 @@ class ClassifierOutput:
     attention: torch.Tensor | None  # (B, T) for attention, (B, r, T) for self_attention, else None
     penalty: torch.Tensor | None = None  # scalar, self_attention only
     parts: tuple[torch.Tensor, torch.Tensor] | None = None  # with model.ngrams: the encoder's and the n-grams' (B, C)
+    embedded: torch.Tensor | None = None  # (B, T, E): the encoder's inputs before dropout (adversarial training)
 
 
 class TextClassifier(nn.Module):
@@ -162,9 +163,15 @@ class TextClassifier(nn.Module):
             x = torch.cat([x, nn.functional.embedding(ids, self.static_vectors)], dim=-1)  # (B, T, E + D)
         return x
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor) -> ClassifierOutput:
-        """ids, mask: (B, T); lengths: (B,) -> logits (B, C) and the attention weights."""
-        x = self.embedding_dropout(self.embed(ids))  # (B, T, E)
+    def forward(
+        self, ids: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor, perturbation: torch.Tensor | None = None
+    ) -> ClassifierOutput:
+        """ids, mask: (B, T); lengths: (B,) -> logits (B, C) and the attention weights. ``perturbation``
+        (B, T, E) is added to the embedded inputs (adversarial training)."""
+        embedded = self.embed(ids)  # (B, T, E)
+        if perturbation is not None:
+            embedded = embedded + perturbation
+        x = self.embedding_dropout(embedded)
         backward = None if self.backward_embedding is None else self.embedding_dropout(self.backward_embedding(ids))
         h = self.encoder(x, lengths, mask, backward)  # (B, T, D)
         pooling, attention, penalty = self.config.pooling, None, None
@@ -183,6 +190,6 @@ class TextClassifier(nn.Module):
             context = last_pool(h, lengths, self.config.bidirectional)  # (B, D)
         logits = self.head(self.dropout(context))  # (B, C)
         if self.ngrams is None:
-            return ClassifierOutput(logits, attention, penalty)
+            return ClassifierOutput(logits, attention, penalty, embedded=embedded)
         ngrams = self.ngrams(ids, mask)  # (B, C)
-        return ClassifierOutput(logits + ngrams, attention, penalty, parts=(logits, ngrams))
+        return ClassifierOutput(logits + ngrams, attention, penalty, parts=(logits, ngrams), embedded=embedded)
