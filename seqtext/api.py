@@ -63,7 +63,8 @@ def train(
     ``recipe`` is a YAML path, a dict of sections, or a ``Recipe``; None trains seqtext's default classifier
     on ``data`` (``seqtext recipe default`` prints it). ``data`` replaces the recipe's dataset: a file, folder
     or named dataset, or data in memory: ``{"train": {"text": [...], "label": [...]}, "test": {...}}`` (a
-    split may be a list of row dicts), a ``datasets.DatasetDict``, or one ``Dataset`` as the train split.
+    split may be a list of row dicts or a pandas DataFrame), a ``datasets.DatasetDict``, one ``Dataset`` as
+    the train split, or one DataFrame: the train split, or all of them when it has a ``split`` column.
     New data gets a vocabulary built from its own training split, not the recipe's tokenizer file, unless
     ``keep_tokenizer``. ``overrides`` set recipe fields: ``train__lr=1e-3`` or ``train={"lr": 1e-3}``,
     ``seed=1`` (the data section as ``data__field=``, since ``data`` is the data itself). ``out`` is the run
@@ -267,9 +268,12 @@ class Classifier(Model):
         return self.checkpoint.recipe["data"]["max_length"]
 
     def _evaluate(self, data, split, data_dir=None, on_bad_rows=None, baselines=False) -> tuple[dict, str]:
+        from seqtext.data import is_dataframe
         from seqtext.evaluation import evaluate_checkpoint
 
         options = {"data_dir": data_dir, "on_bad_rows": on_bad_rows}
+        if is_dataframe(data) and "split" not in data.columns:  # one table of held-out rows: the split evaluated
+            data = {split or "test": data}
         return evaluate_checkpoint(self.checkpoint, data, split or "test", baselines=baselines, **options)
 
 

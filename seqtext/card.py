@@ -65,8 +65,13 @@ def card_lines(card: dict) -> list[tuple[str, str]]:
     vectors = data.get("vectors")
     if isinstance(vectors, dict) and isinstance(vectors.get("coverage"), dict):
         cover = vectors["coverage"]
-        rows.append(("vectors", f"{vectors.get('source')} ({vectors.get('dim')} wide, trainable: {vectors.get('trainable')}; "
-                     f"{_percent(cover.get('tokens'))} of the training tokens, {_percent(cover.get('types'))} of its words)"))
+        rows.append(
+            (
+                "vectors",
+                f"{vectors.get('source')} ({vectors.get('dim')} wide, trainable: {vectors.get('trainable')}; "
+                f"{_percent(cover.get('tokens'))} of the training tokens, {_percent(cover.get('types'))} of its words)",
+            )
+        )
     validation = dict(card.get("validation") or {})
     if validation:
         step = validation.pop("step", None)

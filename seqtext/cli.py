@@ -60,14 +60,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train the recipe's model, validating every train.eval_every steps, and keep DIR/best and DIR/last. "
         + OVERRIDES,
     )
-    _add_source_options(train, "RECIPE", "a recipe (.yaml); optional with --resume, which uses the run's own, and with "
-                        "--data, which trains seqtext's default classifier (`seqtext recipe default` prints it)", optional=True)
+    _add_source_options(
+        train,
+        "RECIPE",
+        "a recipe (.yaml); optional with --resume, which uses the run's own, and with "
+        "--data, which trains seqtext's default classifier (`seqtext recipe default` prints it)",
+        optional=True,
+    )
     train.add_argument("--out", metavar="DIR", help="run directory (default: runs/RECIPE_NAME, or runs/DATA_NAME); "
                        "must not hold a run")  # fmt: skip
     train.add_argument("--data", metavar="NAME_OR_PATH", help="train on this dataset instead of the recipe's; the "
                        "vocabulary is then built from its training split")  # fmt: skip
-    train.add_argument("--keep-tokenizer", action="store_true",
-                       help="with --data, keep the recipe's tokenizer file instead of building one from the new data")
+    train.add_argument(
+        "--keep-tokenizer",
+        action="store_true",
+        help="with --data, keep the recipe's tokenizer file instead of building one from the new data",
+    )
     train.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps")
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from DIR/last, exactly")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -398,7 +406,7 @@ def _predict(args: argparse.Namespace, extra: list[str]) -> int:
     from seqtext import api, checkpoint, report
     from seqtext.api import Classifier
     from seqtext.data import iter_text_lines
-    from seqtext.predict import html_page
+    from seqtext.predict import EMPTY, html_page, readable_problem
 
     model = Classifier(_quantized(checkpoint.load(args.checkpoint, kind="classifier"), args.int8))
     if (args.explain or args.html) and model.config.pooling not in ("attention", "self_attention"):
@@ -408,14 +416,15 @@ def _predict(args: argparse.Namespace, extra: list[str]) -> int:
     if args.texts:
         texts = iter([_utf8(text, f"text argument {number}") for number, text in enumerate(args.texts, start=1)])
     elif args.file:
-        texts = iter_text_lines(args.file)
+        texts = iter_text_lines(args.file, keep_blank=True)
     else:
         texts = _stdin_lines()
     kept, done = [], 0  # only --html keeps every prediction; the rest is printed a chunk at a time
     stream = model.predict_stream(texts)
     while chunk := list(itertools.islice(stream, api.CHUNK_SIZE)):  # checked whole before any of it is printed
         for number, prediction in enumerate(chunk, start=done + 1):
-            if prediction.error is not None:
+            blank_line = not args.texts and readable_problem(prediction.text) == EMPTY  # keeps its own output line
+            if prediction.error is not None and not blank_line:
                 raise DataError(f"text {number} ({prediction.text[:40]!r}) {prediction.error}")
         done += len(chunk)
         if args.html:
@@ -433,13 +442,11 @@ def _predict(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _stdin_lines() -> Iterator[str]:
-    """The non-blank lines of stdin without their line breaks, read as bytes where there are bytes beneath, so
-    that a line that is not UTF-8 is an error naming it, whatever the locale's error handler."""
+    """The lines of stdin without their line breaks, read as bytes where there are bytes beneath, so that a
+    line that is not UTF-8 is an error naming it, whatever the locale's error handler."""
     lines = getattr(sys.stdin, "buffer", sys.stdin)
     for number, line in enumerate(lines, start=1):
-        text = _utf8(line, f"stdin, line {number}").rstrip("\r\n")
-        if text.strip():
-            yield text
+        yield _utf8(line, f"stdin, line {number}").rstrip("\r\n")
 
 
 def _utf8(value: str | bytes, where: str) -> str:

@@ -59,9 +59,11 @@ _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 @dataclass(frozen=True)
 class LabelMap:
-    """Label names in id order. Built from the training split and saved with every model."""
+    """Label names in id order. Built from the training split and saved with every model. ``numbered``:
+    the names were given (``data.label_names``) for data labelled 0, 1, 2, ...: label "1" reads as names[1]."""
 
     names: tuple[str, ...]
+    numbered: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "_ids", {name: i for i, name in enumerate(self.names)})
@@ -79,25 +81,39 @@ class LabelMap:
         return len(self.names)
 
     def __contains__(self, name: str) -> bool:
-        return name in self._ids
+        return self._find(name) is not None
 
     def id(self, name: str) -> int:
-        return self._ids[name]
+        found = self._find(name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def _find(self, name: str) -> int | None:
+        if name in self._ids:
+            return self._ids[name]
+        if self.numbered and re.fullmatch(r"\d+", name) and int(name) < len(self.names):
+            return int(name)
+        return None
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps({"names": list(self.names)}, indent=2) + "\n", encoding="utf-8")
+        saved = {"names": list(self.names), **({"numbered": True} if self.numbered else {})}
+        Path(path).write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path, text: str | None = None) -> LabelMap:
         """The label map saved at ``path``. ``text`` is that file's content when the caller has read it
         already: a checkpoint reads its files itself, within limits (seqtext/checkpoint.py)."""
         try:
-            names = json.loads(text if text is not None else Path(path).read_text(encoding="utf-8"))["names"]
-        except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
+            saved = json.loads(text if text is not None else Path(path).read_text(encoding="utf-8"))
+            names, numbered = saved["names"], saved.get("numbered", False)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
             raise DataError(f"{path}: not a label file ({err.__class__.__name__}: {err})") from None
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise DataError(f"{path}: 'names' must be a list of strings")
-        return cls(tuple(names))
+        if not isinstance(numbered, bool):
+            raise DataError(f"{path}: 'numbered' must be true or false")
+        return cls(tuple(names), numbered)
 
 
 @dataclass
@@ -170,9 +186,12 @@ def read_source(
 
 def read_memory(data, text_column: str = "text", label_column: str | None = "label", on_bad_rows: str = "error") -> dict:
     """Splits held in Python, as rows: ``{"train": {"text": [...], "label": [...]}, "test": ...}`` (a split
-    may also be a list of row dicts), a ``datasets.DatasetDict``, or one ``Dataset`` (the train split)."""
+    may also be a list of row dicts or a pandas DataFrame), a ``datasets.DatasetDict``, one ``Dataset`` (the
+    train split), or one DataFrame: the train split, or every split when it has a ``split`` column."""
     if isinstance(data, datasets.Dataset):
         data = {"train": data}
+    if is_dataframe(data):
+        data = _dataframe_splits(data)
     if not isinstance(data, (dict, datasets.DatasetDict)) or not data:
         raise DataError(
             f"data must be a dict of splits (e.g. {{'train': {{'text': [...], 'label': [...]}}}}), not {type(data).__name__}"
@@ -180,7 +199,23 @@ def read_memory(data, text_column: str = "text", label_column: str | None = "lab
     return {str(split): _memory_split(str(split), table, text_column, label_column, on_bad_rows) for split, table in data.items()}
 
 
+def is_dataframe(data) -> bool:
+    return type(data).__name__ == "DataFrame" and type(data).__module__.startswith("pandas")
+
+
+def _dataframe_splits(frame) -> dict:
+    """One DataFrame: the train split, or one split per value of its ``split`` column."""
+    if "split" not in frame.columns:
+        return {"train": frame}
+    names = frame["split"]
+    if names.isna().any():
+        raise DataError(f"data: the split column is empty on row {int(names.isna().to_numpy().argmax()) + 1}", "split")
+    return {str(name): part.drop(columns="split") for name, part in frame.groupby("split", sort=False)}
+
+
 def _memory_split(split: str, table, text_column: str, label_column: str | None, on_bad_rows: str) -> Rows:
+    if is_dataframe(table):
+        table = table.to_dict(orient="list")
     if isinstance(table, datasets.Dataset):
         labels = table.features.get(label_column) if label_column else None
         table = table.to_dict()
@@ -211,10 +246,12 @@ def load_splits(
     validation_fraction: float = 0.1,
     seed: int = 0,
     label_map: LabelMap | None = None,
+    label_names: list[str] | None = None,
 ) -> TextData:
     """Load a labelled dataset: every split encoded with one label map, and a validation split.
 
-    The label map is ``label_map`` when given (a trained model's), else built from the training split.
+    The label map is ``label_map`` when given (a trained model's), else ``label_names`` for data labelled
+    0, 1, 2, ... (or by those names), else built from the training split.
     A dataset without a validation split gets one carved from train: ``validation_fraction`` of it,
     stratified by label and seeded, so it never overlaps train or test.
     """
@@ -225,6 +262,8 @@ def load_splits(
         label_column=label_column,
         on_bad_rows=on_bad_rows,
     )
+    if label_map is None and label_names:
+        label_map = LabelMap(tuple(label_names), numbered=True)
     if label_map is None:
         if "train" not in raw:
             raise DataError(f"{description}: no train split to build the label map from (splits: {', '.join(raw)})")
@@ -328,12 +367,12 @@ def read_text_file(path: str | Path) -> str:
     return "".join(_text_file_lines(path))
 
 
-def iter_text_lines(path: str | Path) -> Iterator[str]:
-    """The non-blank lines of a UTF-8 text file (gzipped or not), read as they are asked for, without their
-    line breaks; undecodable bytes name their line."""
+def iter_text_lines(path: str | Path, keep_blank: bool = False) -> Iterator[str]:
+    """The non-blank lines (every line with ``keep_blank``) of a UTF-8 text file (gzipped or not), read as
+    they are asked for, without their line breaks; undecodable bytes name their line."""
     for line in _text_file_lines(path):
         text = line.rstrip("\r\n")
-        if text.strip():
+        if keep_blank or text.strip():
             yield text
 
 

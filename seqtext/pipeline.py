@@ -104,6 +104,7 @@ def load_labelled(recipe: Recipe, source=None) -> TextData:
         on_bad_rows=data.on_bad_rows,
         validation_fraction=data.validation_fraction,
         seed=recipe.seed,
+        label_names=data.label_names,
     )
 
 

@@ -137,6 +137,16 @@ def shaded(prediction: Prediction) -> Text:
     return text
 
 
+def weighted(prediction: Prediction) -> str:
+    """The text with each token followed by its attention weight, for output that is not a terminal:
+    ``a great(0.62) film(0.11)``."""
+    parts, cursor = [], 0
+    for (_, end), weight in zip(prediction.spans, prediction.weights or []):
+        parts.append(f"{prediction.text[cursor:end]}({weight:.2f})")
+        cursor = end
+    return "".join(parts) + prediction.text[cursor:]
+
+
 def html_page(predictions: list[Prediction], title: str = "seqtext attention") -> str:
     """A self-contained page: each text with its label and probability, words shaded by attention."""
     rows = []

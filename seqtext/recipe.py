@@ -38,6 +38,7 @@ class DataConfig:
     text_column: str = "text"
     label_column: str = "label"
     on_bad_rows: str = "error"  # or "skip", which reports how many rows it skipped
+    label_names: tuple[str, ...] | None = None  # names for labels given as 0, 1, 2, ...: [negative, positive]
     validation_fraction: float = 0.1  # held out from train when the dataset has no validation split
     train_fraction: float = 0.9  # language modelling: the first part of the corpus trains, the rest validates
     # language modelling on a dataset of many texts (IMDB's reviews): each text a document, ended by <eos>,
@@ -55,6 +56,11 @@ class DataConfig:
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ConfigError(f"data.{name} must be between 0 and 1, not {getattr(self, name)}")
         _check_positive("data.max_length", self.max_length)
+        names = self.label_names
+        if names is not None and (len(names) < 2 or not all(isinstance(n, str) and n.strip() for n in names)):
+            raise ConfigError(f"data.label_names must be a list of at least two names, not {list(names)!r}")
+        if names is not None and len(set(names)) != len(names):
+            raise ConfigError(f"data.label_names must not repeat a name: {list(names)!r}")
         if not all(self.splits):
             raise ConfigError(f"data.corpus_splits must name splits, comma-separated, not {self.corpus_splits!r}")
 
@@ -345,6 +351,8 @@ def _coerce(value, hint, name: str):
             return None
         raise ConfigError(f"{name} must not be null")
     for option in options:
+        if typing.get_origin(option) is tuple and isinstance(value, (list, tuple)):
+            return _coerce(value, option, name)
         if option is bool and isinstance(value, bool):
             return value
         if option is int and isinstance(value, int) and not isinstance(value, bool):

@@ -107,17 +107,24 @@ def print_forecast_evaluation(report: dict, description: str) -> None:
 
 
 def print_predictions(predictions: list, explain: bool = False) -> None:
-    """One line a text: label, its probability and the text, tab-separated; with ``explain`` the text is
-    shaded by attention (rich then lays the columns out with spaces)."""
+    """One line a text: label, its probability and the text, tab-separated; a text with nothing to read (a
+    blank line) gets ``-`` for both, so that output lines stay in step with input lines. With ``explain``
+    the text is shaded by attention on a terminal (rich then lays the columns out with spaces), and
+    elsewhere (a pipe, a file) each word is followed by its weight: ``great(0.62)``."""
     from rich.text import Text
 
-    from seqtext.predict import shaded
+    from seqtext.predict import shaded, weighted
 
     console = _console()
     for prediction in predictions:
+        if prediction.error is not None:
+            print(f"-\t-\t{prediction.text}")
+            continue
         probability = prediction.probs[prediction.label]
-        if explain:
+        if explain and console.is_terminal:
             console.print(Text(f"{prediction.label:<10} {probability:.3f}  ").append_text(shaded(prediction)))
+        elif explain:
+            print(f"{prediction.label}\t{probability:.3f}\t{weighted(prediction)}")
         else:
             print(f"{prediction.label}\t{probability:.3f}\t{prediction.text}")
 

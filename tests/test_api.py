@@ -297,3 +297,34 @@ def test_settings_float32_cannot_hold_are_errors_naming_them(lm_run, options):
     with pytest.raises(seqtext.ConfigError) as caught:
         seqtext.load(lm_run).generate("ROMEO:", length=5, **options)
     assert caught.value.parameter == next(iter(options)) and "\n" not in str(caught.value) and len(str(caught.value)) < 200
+
+
+def test_a_dataframe_trains_and_evaluates_as_users_hold_their_data(tmp_path, rows):
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    frame["split"] = ["train"] * 300 + ["validation"] * 50 + ["test"] * 50
+    model = seqtext.train({"kind": "classifier", **TINY}, out=tmp_path / "run", data=frame, train__max_steps=2)
+    assert model.card["data"]["splits"] == {"train": 300, "validation": 50, "test": 50}
+    held_out = frame[frame["split"] == "test"].drop(columns="split")
+    from_frame = seqtext.evaluate(model, data=held_out)
+    from_lists = seqtext.evaluate(model, data={"test": {"text": list(held_out["text"]), "label": list(held_out["label"])}})
+    assert from_frame["n"] == 50 and from_frame["accuracy"] == from_lists["accuracy"]
+    one = frame.drop(columns="split")
+    alone = seqtext.train({"kind": "classifier", **TINY}, out=tmp_path / "alone", data=one, train__max_steps=1)
+    assert alone.card["data"]["splits"] == {"train": 360, "validation": 40}  # one table: the train split, 10% held out
+
+
+def test_label_names_name_integer_labels(tmp_path, rows):
+    numbered = {"text": [r["text"] for r in rows[:300]], "label": [int(r["label"] == "positive") for r in rows[:300]]}
+    model = seqtext.train({"kind": "classifier", **TINY, "data": {"label_names": ["negative", "positive"]}},
+                          out=tmp_path / "run", data={"train": numbered}, train__max_steps=2)  # fmt: skip
+    assert model.labels == ["negative", "positive"] and model.predict("a fine film").label in model.labels
+    again = seqtext.load(tmp_path / "run")
+    assert again.checkpoint.label_map.numbered  # saved: evaluation data labelled 0 / 1 reads the same way
+    test = {"test": {"text": numbered["text"][:50], "label": [["negative", "positive"][y] for y in numbered["label"][:50]]}}
+    assert again.evaluate(data={"test": {**test["test"], "label": numbered["label"][:50]}}) == again.evaluate(data=test)
+    with pytest.raises(seqtext.DataError, match=r"row 1: unknown label '2'"):
+        again.evaluate(data={"test": {"text": ["a film"], "label": [2]}})
+    with pytest.raises(seqtext.ConfigError, match=r"data.label_names must not repeat a name"):
+        seqtext.train({"kind": "classifier", "data": {"label_names": ["a", "a"]}}, out=tmp_path / "x", data={"train": numbered})

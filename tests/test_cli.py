@@ -173,15 +173,31 @@ def test_train_evaluate_predict_through_the_command_line(tmp_path, capsys, sst2_
     assert code == 0 and [line["text"] for line in lines] == ["a gorgeous film", "a dull , lifeless mess"]
     assert all(set(line) == {"text", "label", "probs", "attention"} for line in lines)
     code, out, _ = _run(capsys, "predict", run, "--explain", "--html", tmp_path / "page.html", "a gorgeous film")
-    assert code == 0 and out.rstrip().endswith("  a gorgeous film") and "gorgeous" in (tmp_path / "page.html").read_text()
+    assert code == 0 and "gorgeous" in (tmp_path / "page.html").read_text()
+    # not a terminal: each word followed by its weight, the weights those of --json
+    label, probability, explained = out.rstrip("\n").split("\t")
+    weights = [round(part["weight"], 2) for part in lines[0]["attention"]]
+    assert explained == "a({:.2f}) gorgeous({:.2f}) film({:.2f})".format(*weights)
+    assert label == lines[0]["label"] and float(probability) == round(lines[0]["probs"][label], 3)
 
 
 def test_predict_reads_stdin_one_text_a_line(trained_run, capsys, monkeypatch):
     import io
 
-    monkeypatch.setattr(sys, "stdin", io.StringIO("great\n\nawful\n"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("great\n\nawful\n \t\n"))
     code, out, _ = _run(capsys, "predict", trained_run)
-    assert code == 0 and [line.split("\t")[2] for line in out.splitlines()] == ["great", "awful"]
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert code == 0 and [row[2] for row in rows] == ["great", "", "awful", " "]  # one output line an input line
+    assert rows[1][:2] == rows[3][:2] == ["-", "-"] and rows[0][0] in ("negative", "positive")
+
+
+def test_predict_keeps_a_files_blank_lines_in_step(trained_run, capsys, tmp_path):
+    path = tmp_path / "texts.txt"
+    path.write_text("a fine film\n\nawful\n")
+    code, out, _ = _run(capsys, "predict", trained_run, "--file", path, "--json")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [line["text"] for line in lines] == ["a fine film", "", "awful"]
+    assert "error" in lines[1] and "label" in lines[0] and "label" in lines[2]
 
 
 def _copy_with_kind(run, tmp_path, kind):
@@ -286,7 +302,7 @@ def test_predict_names_the_stdin_or_file_line_that_is_not_utf8(trained_run, tmp_
     assert (code, out, err) == (2, "", f"seqtext: error: {tmp_path}/texts.txt, line 3: invalid UTF-8 (byte 0xff at column 6)\n")
     monkeypatch.setattr(sys, "stdin", _stdin(kind, "great\n\ncafé\n".encode()))
     code, out, _ = _run(capsys, "predict", trained_run)
-    assert code == 0 and [line.split("\t")[2] for line in out.splitlines()] == ["great", "café"]
+    assert code == 0 and [line.split("\t")[2] for line in out.splitlines()] == ["great", "", "café"]
 
 
 @pytest.mark.parametrize(
