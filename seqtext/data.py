@@ -170,18 +170,36 @@ def read_source(
         if not folder.is_dir():
             raise DataError(f"{folder}: no such folder (dataset {source!r} in data directory {root})")
         return _read_folder(folder, text_column, label_column, on_bad_rows, only), f"{source} ({folder})"
-    path = Path(source)
+    path = Path(source).expanduser()
     if path.is_dir():
         return _read_folder(path, text_column, label_column, on_bad_rows, only), str(path)
     if path.exists() or path.suffix.lower() in (*FORMATS, ".gz"):
         rows = read_rows(path, text_column, label_column, on_bad_rows)
         return {"train": rows}, str(path)
+    if looks_like_path(source):  # not a Hub id: say so at once, not after the Hub's retries
+        raise DataError(f"{source}: no such file or folder", "data")
     if _HUB_ID.match(source) and not _offline():
         spec = NamedDataset(source, text_column, label_column)
         return _read_hub(source, spec, on_bad_rows), f"{source} (Hub)"
     known = ", ".join(NAMED_DATASETS)
     hub = " (the Hub is offline: HF_HUB_OFFLINE is set)" if _HUB_ID.match(source) else ""
     raise DataError(f"unknown dataset {source!r}: not a file or folder, nor one of {known}{hub}")
+
+
+def looks_like_path(source: str) -> bool:
+    """Whether a dataset name that is not a named dataset is meant as a file or folder, not a Hub id
+    (``owner/name``): it starts with ``/``, ``.`` or ``~``, has more than one ``/``, a backslash or a file
+    suffix, or its first part is a folder here."""
+    if source in NAMED_DATASETS:
+        return False
+    first = source.split("/", 1)[0]
+    return (
+        source.startswith(("/", ".", "~"))
+        or source.count("/") > 1
+        or "\\" in source
+        or Path(source).suffix.lower() in (*FORMATS, ".gz", ".txt")
+        or ("/" in source and Path(first).is_dir())
+    )
 
 
 def read_memory(data, text_column: str = "text", label_column: str | None = "label", on_bad_rows: str = "error") -> dict:

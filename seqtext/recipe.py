@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import math
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -228,10 +230,8 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | dict | No
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: a recipe must be a mapping of sections")
         _resolve_paths(raw, path.parent)
-    if isinstance(overrides, dict):
-        overrides = flatten_overrides(overrides)
-    else:
-        overrides = parse_overrides(overrides or [])
+    flags = not isinstance(overrides, dict)  # from a command line: errors name the flag
+    overrides = parse_overrides(overrides or []) if flags else flatten_overrides(overrides)
     for key, value in overrides.items():
         section, _, name = key.partition(".")
         if name:
@@ -247,8 +247,24 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | dict | No
     try:
         recipe = _build(Recipe, raw, "")
     except ConfigError as err:
-        raise ConfigError(f"{where}: {err}") from None
+        key, message = next((key for key in overrides if _about(str(err), key)), None), str(err)
+        if key is None:  # from the file
+            raise ConfigError(f"{where}: {message}") from None
+        if flags and message.startswith("unknown key"):  # from the command line: name the flag
+            close = re.search(r"did you mean '([\w.]+)'", message)
+            known = message[message.find(" (known") :] if " (known" in message else ""
+            suggestion = close and (close[1] if "." in close[1] else f"{close[1]}.{key.partition('.')[2]}".rstrip("."))
+            message = f"--{key}: unknown key" + (f"; did you mean --{suggestion}?" if close else known)
+        elif flags:
+            message = f"--{message}"
+        raise ConfigError(message, err.parameter) from None
     return recipe
+
+
+def _about(message: str, key: str) -> bool:
+    """Whether a recipe error's message is about the field ``key`` (``train.lr must be ...``, ``unknown key 'train.x'``)."""
+    head = message.split("(")[0]
+    return message.startswith(f"{key} ") or f"'{key}'" in head or f"unknown key '{key.partition('.')[0]}'" in head
 
 
 def default_recipe_path() -> Path:
@@ -325,7 +341,9 @@ def _build(cls, raw: dict, prefix: str):
     kwargs = {}
     for key, value in raw.items():
         if key not in known:
-            raise ConfigError(f"unknown key {prefix + str(key)!r} (known: {', '.join(prefix + k for k in known)})")
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f": did you mean {prefix + close[0]!r}?" if close else f" (known: {', '.join(prefix + k for k in known)})"
+            raise ConfigError(f"unknown key {prefix + str(key)!r}{hint}", prefix + str(key))
         hint = hints[key]
         if cls is Recipe and key == "model":  # the kind decides which model the section describes
             hint = kinds.KINDS.get(kinds.canonical(str(raw.get("kind", "classifier"))), kinds.KINDS["classifier"]).config
@@ -386,6 +404,14 @@ def _check_positive(name: str, value: int | None) -> None:
         raise ConfigError(f"{name} must be at least 1, not {value}")
 
 
+def _looks_like_path(dataset: str, base: Path) -> bool:
+    """A recipe's dataset that is meant as a path (seqtext.data.looks_like_path), its first part looked for
+    beside the recipe."""
+    from seqtext.data import looks_like_path
+
+    return looks_like_path(dataset) or ("/" in dataset and (base / dataset.split("/", 1)[0]).is_dir())
+
+
 def _resolve_paths(raw: dict, base: Path) -> None:
     """Make a recipe file's relative paths relative to that file (command-line values stay relative to
     the working directory)."""
@@ -399,5 +425,6 @@ def _resolve_paths(raw: dict, base: Path) -> None:
         model["encoder_from"] = os.path.normpath(base / model["encoder_from"])
     if isinstance(data, dict) and isinstance(data.get("data_dir"), str):
         data["data_dir"] = os.path.normpath(base / data["data_dir"])
-    if isinstance(data, dict) and isinstance(data.get("dataset"), str) and (base / data["dataset"]).exists():
-        data["dataset"] = os.path.normpath(base / data["dataset"])
+    dataset = data.get("dataset") if isinstance(data, dict) else None
+    if isinstance(dataset, str) and ((base / dataset).exists() or _looks_like_path(dataset, base)):
+        data["dataset"] = os.path.normpath(base / os.path.expanduser(dataset))

@@ -38,7 +38,7 @@ FILES = {  # name -> bytes; {tmp}/NAME in a command line
     "bad_recipe.yaml": b"kind: classifier\ndata:\n  dataset: [sst2\n",
     "list_recipe.yaml": b"- a\n- b\n",
     "texts.txt": b"a fine film\n",
-    "no_texts.txt": b"\n   \n",
+    "no_texts.txt": b"",  # an empty file (blank lines are texts: each gets its own output line)
     "latin1.txt": "caf\u00e9\n".encode("latin-1"),
     "series.csv": b"t,value\n1,0.5\n2,abc\n",
 }

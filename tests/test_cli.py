@@ -90,7 +90,7 @@ BAD_FILES = {
         (["data", "{tmp}/missing.jsonl"], "missing.jsonl: no such file"),
         (["data", "sst3"], "unknown dataset 'sst3': not a file or folder, nor one of sst2, imdb, trec, tinyshakespeare"),
         *[(["data", f"{{tmp}}/{name}"], message) for name, (_, message) in BAD_FILES.items()],
-        (["data", "sst2", "--data.colour", "red"], "unknown key 'data.colour'"),
+        (["data", "sst2", "--data.colour", "red"], "--data.colour: unknown key"),
         (["data", "sst2", "--seed", "x"], "argument --seed: invalid int value: 'x'"),
         (["data", "sst2", "--on-bad-rows", "ignore"], "argument --on-bad-rows: invalid choice: 'ignore'"),
         (["data", "sst2", "--batching.bptt", "-1"], "batching.bptt must be at least 1, not -1"),

@@ -173,3 +173,31 @@ def test_hub_datasets_get_the_registry_label_names_and_split_names(monkeypatch, 
     assert asked == ["stanfordnlp/sst2"] and description == "sst2 (Hub: stanfordnlp/sst2)"
     assert raw["train"].texts == as_hub["sentence"] and raw["train"].labels == [r["label"] for r in rows]
     assert raw["unsup"].labels is None and len(raw["unsup"].texts) == len(rows)
+
+
+@pytest.mark.parametrize("name", ["./mine", "~/no-such-folder-here", "one/two/three", "{tmp}/missing", "{tmp}/x.tsv.gz"])
+def test_a_missing_path_is_no_such_file_and_never_asked_of_the_hub(name, tmp_path, monkeypatch):
+    import seqtext.data
+
+    monkeypatch.setattr(seqtext.data, "_offline", lambda: False)
+    monkeypatch.setattr(seqtext.data, "_read_hub", lambda *args: pytest.fail("asked the Hub"))
+    name = name.format(tmp=tmp_path)
+    with pytest.raises(DataError, match=r"no such file") as raised:
+        read_source(name)
+    assert name.replace("~", "") in str(raised.value) or str(tmp_path) in str(raised.value)
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)  # data/ is a folder here: data/reviews is a path, not the Hub's owner/name
+    with pytest.raises(DataError, match=r"^data/reviews: no such file or folder$"):
+        read_source("data/reviews")
+
+
+def test_a_recipes_relative_dataset_is_relative_to_the_recipe(tmp_path, monkeypatch):
+    from seqtext.recipe import load_recipe
+
+    (tmp_path / "project" / "data").mkdir(parents=True)
+    recipe_path = tmp_path / "project" / "mine.yaml"
+    recipe_path.write_text("kind: classifier\ndata:\n  dataset: data/reviews.csv\n")
+    monkeypatch.chdir(tmp_path)  # elsewhere: the path still names the file beside the recipe
+    assert load_recipe(recipe_path).data.dataset == str(tmp_path / "project" / "data" / "reviews.csv")
+    recipe_path.write_text("kind: classifier\ndata:\n  dataset: sst2\n")
+    assert load_recipe(recipe_path).data.dataset == "sst2"  # a named dataset is no path

@@ -62,11 +62,9 @@ def test_recipe_paths_are_relative_to_the_recipe_and_override_paths_to_the_worki
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["--data.colour", "red"], "unknown key 'data.colour' (known: data.dataset, data.data_dir"),
-        (
-            ["--modle.hidden_size", "8"],
-            "unknown key 'modle' (known: kind, seed, data, tokenizer, batching, model, train, series)",
-        ),
+        (["--data.colour", "red"], "--data.colour: unknown key (known: data.dataset, data.data_dir"),
+        (["--modle.hidden_size", "8"], "--modle.hidden_size: unknown key; did you mean --model.hidden_size?"),
+        (["--train.epoch", "3"], "--train.epoch: unknown key; did you mean --train.epochs?"),
         (["--model.pooling", "sum"], "model.pooling must be one of attention, self_attention, mean, max, last, concat"),
         (["--train.lr", "0"], "train.lr must be more than 0"),
         (["--train.optimizer", "adam"], "train.optimizer must be one of adamw, sgd, not 'adam'"),
@@ -88,6 +86,23 @@ def test_bad_values_are_one_line_errors(overrides, message):
     with pytest.raises(ConfigError) as err:
         load_recipe(RECIPES / "sst2.yaml", overrides)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_an_unknown_key_in_a_file_names_the_file_and_a_close_key(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("kind: classifier\ntrain:\n  epoch: 3\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: unknown key 'train.epoch': did you mean 'train.epochs'\?$"):
+        load_recipe(path)
+    with pytest.raises(ConfigError, match=r"^unknown key 'train.epoch': did you mean 'train.epochs'\?$"):
+        load_recipe(None, {"train": {"epoch": 3}})  # from Python: neither a file nor a flag
+    # a bad value given on the command line names the flag, one in the file names the file
+    good = tmp_path / "good.yaml"
+    good.write_text("kind: classifier\n")
+    with pytest.raises(ConfigError, match=r"^--train.lr must be more than 0"):
+        load_recipe(good, ["--train.lr", "0"])
+    path.write_text("kind: classifier\ntrain:\n  lr: 0\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: train.lr must be more than 0"):
+        load_recipe(path)
 
 
 def test_broken_yaml_names_the_file_and_line(tmp_path):
