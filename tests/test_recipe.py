@@ -1,4 +1,5 @@
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -7,7 +8,7 @@ import yaml
 from seqtext.data import NAMED_DATASETS
 from seqtext.errors import ConfigError
 from seqtext.models.forecaster import ForecasterConfig
-from seqtext.recipe import load_recipe, parse_overrides
+from seqtext.recipe import default_recipe_path, load_recipe, parse_overrides
 from seqtext.series import SERIES
 
 from .conftest import RECIPES
@@ -147,3 +148,13 @@ def test_parse_overrides_reads_yaml_scalars():
 def test_float_fields_take_exponents_that_yaml_reads_as_strings():
     # PyYAML follows YAML 1.1, where 3e-4 (no dot) is a string: the classic learning-rate trap.
     assert load_recipe(None, ["--data.train_fraction", "9e-1"]).data.train_fraction == 0.9
+
+
+@pytest.mark.parametrize("path", sorted(RECIPES.glob("*.yaml")) + [default_recipe_path()], ids=lambda p: p.name)
+def test_a_fields_comment_holds_for_any_data_a_copied_recipe_trains_on(path):
+    # figures true only of the recipe's own dataset (steps an epoch, minutes, validation scores) belong in
+    # the header, which names that dataset; a field's comment says what the field does, whatever the data
+    lines = path.read_text().splitlines()
+    inline = [line.partition("#")[2] for line in lines if "#" in line and not line.lstrip().startswith("#")]
+    dataset_facts = re.compile(r"an epoch|minutes|\b0\.\d{3,}\b|\d+ steps of|validation \d")
+    assert [comment for comment in inline if dataset_facts.search(comment)] == []
