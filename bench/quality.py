@@ -12,10 +12,10 @@ seqtext's default classifier) then `seqtext evaluate RUN --split test`.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("recipe", help="a recipe name in recipes/ (sst2, imdb, trec), or default (with --data)")
     parser.add_argument("--data", help="the dataset for the default recipe (a name or a path)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--out", default=None, help="keep the runs here (default: a temporary folder)")
+    parser.add_argument("--out", default=None, help="keep the runs here (default: a temporary folder); runs there are resumed")
     args, overrides = parser.parse_known_args()
     if (args.recipe == "default") != (args.data is not None):
         parser.error("--data goes with the default recipe, and only with it")
@@ -46,9 +46,10 @@ def main() -> None:
             recipe = for_data(None, ["--seed", str(seed), *overrides], args.data, log=print)
         else:
             recipe = load_recipe(ROOT / "recipes" / f"{args.recipe}.yaml", ["--seed", str(seed), *overrides])
-        start = time.perf_counter()
-        result = train(recipe, base / f"{name}-seed{seed}", progress=False)
-        minutes = (time.perf_counter() - start) / 60
+        run_dir = base / f"{name}-seed{seed}"
+        # a run already there (cut short, or done) is resumed: it finishes, or reports what it has
+        result = train(recipe, run_dir, resume=(run_dir / "last").exists(), progress=False)
+        minutes = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])["elapsed_s"] / 60
         model = checkpoint.load(result["best"])
         test = evaluate_classifier(model.model, evaluation_set(model, split="test")[0], model.label_map.names)
         scores.append(test["accuracy"])
