@@ -4,7 +4,8 @@
 #                SST-2's test split, and label two sentences showing the words its attention weighed; then
 #                train a character model on Tiny Shakespeare for 600 steps, evaluate it, and continue a prompt;
 #                then forecast sunspots (train, evaluate 5 years ahead against baselines, plot)
-#   make test    the test suite (what .ci/run runs)
+#   make test    a strict build of the docs, then the test suite (what .ci/run runs)
+#   make docs    the documentation site (mkdocs.yml, docs/) into site/; a broken link or anchor fails it
 #   make vocab   rebuild the tokenizers in vocab/ from the recipes
 #   make pretrain  train the review language models, forward and backward, into runs/reviews-lm (long:
 #                48 minutes each on 2 cores; PRETRAIN_JOBS=2 runs both at once, a thread each)
@@ -33,10 +34,11 @@ ifdef SEQTEXT_DATA
   export HF_DATASETS_OFFLINE ?= 1
 endif
 
-.PHONY: demo test vocab bench pretrain
+.PHONY: demo test docs vocab bench pretrain
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0  # the CPU wheel, before the range in pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
@@ -60,8 +62,19 @@ demo: $(BIN)/.installed
 	$(BIN)/seqtext train recipes/sunspots.yaml --out $(DEMO_SERIES)
 	$(BIN)/seqtext evaluate $(DEMO_SERIES) --horizon 5 --plot $(DEMO_SERIES)/forecast.png
 
+# The docs first: a broken link, anchor or nav entry fails the build. Not --quiet: it silences the
+# warnings that --strict counts, and the build passes whatever they say.
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q
+	site=$$(mktemp -d) && NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $$site; \
+		status=$$?; rm -rf $$site; exit $$status
+	@command -v chromium > /dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get > /dev/null \
+		|| DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium > /dev/null 2>&1 || true
+	@if command -v chromium > /dev/null; then $(BIN)/python -m pytest -q; else \
+		echo "make test: no Chromium here, so tests/test_browser.py is left out (apt-get install chromium runs it)"; \
+		$(BIN)/python -m pytest -q --ignore=tests/test_browser.py; fi
+
+docs: $(BIN)/.installed
+	$(BIN)/mkdocs build --strict --site-dir site
 
 PRETRAIN_OUT ?= runs/reviews-lm
 PRETRAIN_JOBS ?= 1

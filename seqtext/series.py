@@ -120,7 +120,7 @@ def _sunspots() -> tuple[np.ndarray, np.ndarray]:
     try:
         from statsmodels.datasets import sunspots
     except ImportError:
-        raise ConfigError("the sunspots series ships with statsmodels: pip install statsmodels") from None
+        raise ConfigError("the sunspots series ships with statsmodels: pip install 'seqtext[series]'") from None
     table = sunspots.load_pandas().data
     return table["YEAR"].to_numpy(dtype=np.float64), table["SUNACTIVITY"].to_numpy(dtype=np.float64)
 
