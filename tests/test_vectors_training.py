@@ -110,17 +110,20 @@ def test_new_data_builds_its_own_vocabulary_unless_asked(sst2_slice):
 
 def test_train_with_data_and_no_recipe_runs_the_default_classifier(sst2_slice, tmp_path, capsys):
     out = tmp_path / "mine"
-    code = main(["train", "--data", str(sst2_slice), "--out", str(out), "--max-steps", "4", *SMALL, "--train.eval_every", "2"])
+    with_bag = [*SMALL[:-2], "--model.ngram_buckets", "1024"]  # the default's model.ngrams: auto
+    code = main(["train", "--data", str(sst2_slice), "--out", str(out), "--max-steps", "4", *with_bag, "--train.eval_every", "2"])
     assert code == 0
     err = capsys.readouterr().err
     assert "word vectors glove.6B.50d" in err and "more words from the vectors' 3,000 most frequent" in err
+    assert "model.ngrams auto -> 2: 600 training texts" in err
     model = seqtext.load(out)
     assert model.card["recipe"]["model"]["vectors"] == "glove.6B.50d"
+    assert model.recipe.model.ngrams == 2 and model.module.ngrams is not None  # the checkpoint holds the choice
     assert main(["recipe", "default"]) == 0
     printed = capsys.readouterr().out
     assert printed == default_recipe_path().read_text() and "vectors: glove.6B.50d" in printed
     recipe = load_recipe(default_recipe_path(), {"data.dataset": "trec"})  # the shipped recipe validates
-    assert recipe.model.vectors == "glove.6B.50d" and recipe.model.ngrams == 2
+    assert recipe.model.vectors == "glove.6B.50d" and recipe.model.ngrams == "auto"
 
 
 def test_the_default_recipe_says_when_it_trains_without_vectors(sst2_slice, monkeypatch, tmp_path):
@@ -170,3 +173,25 @@ def test_a_language_models_embedding_can_start_from_vectors(shakespeare_slice, t
     row = model.checkpoint.tokenizer.token_to_id("Citizen")  # the vectors are lowercased: looked up as "citizen"
     assert torch.allclose(model.module.embedding.weight[row, :50], glove.vectors[glove.index()["citizen"]], atol=1e-9)
     assert any(note.startswith("seqtext: word vectors glove.6B.50d start ") for note in notes)
+
+
+@pytest.mark.parametrize(
+    ("texts", "tokens", "bag"),
+    [(49_999, 10, 2), (50_000, 49, 0), (50_000, 50, 2), (67_349, 9, 0)],  # SST-2's train split: 67,349 phrases
+)
+def test_model_ngrams_auto_keeps_the_bag_for_few_or_long_texts(texts, tokens, bag):
+    from seqtext.batching import EncodedTexts
+    from seqtext.tasks.classifier import choose_ngrams
+
+    train_set = EncodedTexts([[5] * tokens] * texts, [0] * texts)
+    chosen, why = choose_ngrams(train_set)
+    assert chosen == bag and f"{texts:,} training texts, {tokens:.1f} tokens on average" in why
+
+
+def test_a_model_cannot_be_built_with_ngrams_auto():
+    from seqtext.models.classifier import ClassifierConfig, TextClassifier
+
+    with pytest.raises(seqtext.SeqtextError, match="model.ngrams auto is chosen from the training data"):
+        TextClassifier(ClassifierConfig(ngrams="auto"), vocab_size=10, num_classes=2)
+    with pytest.raises(seqtext.SeqtextError, match="model.ngrams must be 0, 1, 2 or auto, not True"):
+        ClassifierConfig(ngrams=True)

@@ -48,8 +48,9 @@ class ClassifierConfig:
     # tokenizer, embedding and recurrent layers start the classifier (seqtext/transfer.py)
     encoder_from: str | None = None
     # a linear model over words (1) or words and hashed word pairs (2) whose class scores are added to the
-    # encoder's: the bag of n-grams that linear baselines win with, trained with the rest (0: none)
-    ngrams: int = 0
+    # encoder's: the bag of n-grams that linear baselines win with, trained with the rest (0: none). auto: 2
+    # or 0, chosen from the training split's size and text length once it is read (seqtext/tasks/classifier.py)
+    ngrams: int | str = 0
     ngram_buckets: int = 2**21  # the hashed pairs' table (with ngrams: 2)
     # joint: one loss on the summed scores; separate: each half learns alone (the encoder's scores, then the
     # n-grams', each with its own loss, as two models would) and their scores are summed to predict
@@ -75,8 +76,8 @@ class ClassifierConfig:
                 raise ConfigError(f"model.{name} must be in [0, 1), not {getattr(self, name)}")
         if self.attention_penalty < 0:
             raise ConfigError(f"model.attention_penalty must be at least 0, not {self.attention_penalty}")
-        if self.ngrams not in (0, 1, 2):
-            raise ConfigError(f"model.ngrams must be 0, 1 or 2, not {self.ngrams}")
+        if isinstance(self.ngrams, bool) or self.ngrams not in (0, 1, 2, "auto"):
+            raise ConfigError(f"model.ngrams must be 0, 1, 2 or auto, not {self.ngrams!r}")
         if self.ngram_loss not in ("joint", "separate"):
             raise ConfigError(f"model.ngram_loss must be joint or separate, not {self.ngram_loss!r}")
         if self.ngram_buckets < 1:
@@ -116,6 +117,8 @@ class TextClassifier(nn.Module):
     def __init__(self, config: ClassifierConfig, vocab_size: int, num_classes: int, vectors_size: int = 0):
         """``vectors_size``: the width of the pretrained vectors the embedding starts from (0: none)."""
         super().__init__()
+        if config.ngrams == "auto":
+            raise ConfigError("model.ngrams auto is chosen from the training data: give 0, 1 or 2 to build a model alone")
         self.config = config
         self.embedding = nn.Embedding(vocab_size, config.embedding_size, padding_idx=PAD_ID)
         self.backward_embedding = None

@@ -33,6 +33,23 @@ def _pretrained(recipe: Recipe) -> dict | None:
     return encoders
 
 
+# model.ngrams auto: the bag beside the encoder helps where labelled texts are few or long (TREC's 5,452
+# questions, IMDB's reviews) and cost SST-2's 67,349 short phrases 0.8 points of validation accuracy
+# (bench/RESULTS.md, "The default classifier, taken apart")
+BAG_BELOW_TEXTS = 50_000
+BAG_FROM_MEAN_TOKENS = 50
+
+
+def choose_ngrams(train_set) -> tuple[int, str]:
+    """``model.ngrams: auto`` resolved for a training split (EncodedTexts): 2 or 0, and why."""
+    texts, mean = len(train_set), float(train_set.lengths.float().mean())
+    size = f"{texts:,} training texts, {mean:.1f} tokens on average"
+    if texts < BAG_BELOW_TEXTS or mean >= BAG_FROM_MEAN_TOKENS:
+        why = f"fewer than {BAG_BELOW_TEXTS:,}" if texts < BAG_BELOW_TEXTS else f"at least {BAG_FROM_MEAN_TOKENS} tokens"
+        return 2, f"{size} ({why}): a bag of words and word pairs beside the encoder"
+    return 0, f"{size} (many, and short): the encoder alone"
+
+
 def vectors_source(recipe: Recipe) -> str | None:
     """``model.vectors``, or ``train.vectors`` (its older name, still read)."""
     return recipe.model.vectors or recipe.train.vectors
@@ -110,6 +127,9 @@ class ClassifierTask:
             recipe.tokenizer.lowercase = vectors.lowercase
         tokenizer = encoders["forward"].tokenizer if encoders else None
         prepared = prepare_classification(recipe, tokenizer=tokenizer, data=data, vectors=vectors)
+        if recipe.model.ngrams == "auto":
+            recipe.model.ngrams, why = choose_ngrams(prepared.encoded["train"])
+            log(f"seqtext: model.ngrams auto -> {recipe.model.ngrams}: {why}")
         torch.manual_seed(recipe.seed)
         size = vectors.dim if vectors is not None else 0
         self.model = TextClassifier(recipe.model, prepared.tokenizer.vocab_size, len(prepared.data.label_map), size)
