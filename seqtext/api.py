@@ -27,25 +27,34 @@ from seqtext.recipe import Recipe, load_recipe
 CHUNK_SIZE = 512  # texts a stream of predictions encodes and labels at a time: bounds the memory of a long file
 
 
-def load(path: str | Path, device: str | torch.device = "cpu", int8: bool = False) -> Model:
+def load(path: str | Path, device: str | torch.device = "cpu", int8: bool = False, precision: str = "fp32") -> Model:
     """The model saved at ``path`` (a run directory, meaning its ``best/``, or a checkpoint directory), on
     ``device``, as the object for its kind: a ``Classifier``, ``LanguageModel`` or ``Forecaster``. With
-    ``int8``, its LSTM / GRU and linear layers are dynamically quantized (CPU only; seqtext/export.py)."""
+    ``int8``, its LSTM / GRU and linear layers are dynamically quantized (CPU only; seqtext/export.py).
+    ``precision``: fp32, bf16 (its forward passes under autocast, the weights as saved) or auto (bf16 where
+    this process measures it faster); any checkpoint loads in either, whatever it was trained in."""
     device = _device(device)
     if int8 and device.type != "cpu":
         raise ConfigError(f"int8 runs on the CPU, not {device}", "device")
-    return wrap(checkpoint.load(path, device=device), int8)
+    return wrap(checkpoint.load(path, device=device), int8, precision)
 
 
-def wrap(saved: checkpoint.Checkpoint, int8: bool = False) -> Model:
-    """A loaded checkpoint as the object for its kind, its layers made int8 when asked."""
+def wrap(saved: checkpoint.Checkpoint, int8: bool = False, precision: str = "fp32") -> Model:
+    """A loaded checkpoint as the object for its kind, its layers made int8 when asked, computing in ``precision``."""
+    from seqtext import precision as precisions
+
+    chosen, _ = precisions.resolve(precision, next(saved.model.parameters()).device)
     if int8:
         if saved.kind not in ("classifier", "language_model"):
             raise ConfigError(f"int8 is for classifiers and language models, not a {saved.kind}", "int8")
+        if chosen != "fp32":
+            raise ConfigError(f"int8 layers compute in int8 and fp32: int8 or precision {precision}, not both", "precision")
         from seqtext.export import quantize_dynamic
 
         saved.model = quantize_dynamic(saved.model)
-    return kinds.KINDS[saved.kind].load("api")(saved)
+    model = kinds.KINDS[saved.kind].load("api")(saved)
+    model.precision = chosen
+    return model
 
 
 def train(
@@ -139,6 +148,7 @@ class Model:
         self.module = saved.model  # the torch.nn.Module, in eval mode
         self.run_dir: Path | None = None  # set by seqtext.train
         self.validation: dict | None = None  # set by seqtext.train: the best validation figures and step
+        self.precision = "fp32"  # or bf16: forward passes under autocast (seqtext.load(..., precision=))
 
     @property
     def config(self):
@@ -193,7 +203,8 @@ class Model:
             raise ConfigError(f"{', '.join(unknown)}: not an option for evaluating a {self.kind}", unknown[0])
         if "data_dir" in self.evaluate_options and options.get("data_dir") is None:
             options["data_dir"] = self._trained_data_dir()
-        result, description = self._evaluate(data, split, **options)
+        with self._autocast():
+            result, description = self._evaluate(data, split, **options)
         return {"data": description, **result}
 
     def plot(self, result: dict, path: str | Path) -> None:
@@ -202,6 +213,11 @@ class Model:
 
     def _max_length(self) -> int | None:
         return None
+
+    def _autocast(self):
+        from seqtext.precision import autocast
+
+        return autocast(self.precision, self.device)
 
     def _trained_data_dir(self) -> str | None:
         """Where the named dataset was read from in training, when $SEQTEXT_DATA does not say and it is still there."""
@@ -237,7 +253,8 @@ class Classifier(Model):
 
         single = isinstance(texts, str)
         batch = _text_list(texts)
-        found = predict(self.module, self.checkpoint.tokenizer, tuple(self.labels), batch, self._max_length(), batch_size)
+        with self._autocast():
+            found = predict(self.module, self.checkpoint.tokenizer, tuple(self.labels), batch, self._max_length(), batch_size)
         return found[0] if single else found
 
     def predict_stream(self, texts: Iterable[str], chunk_size: int = CHUNK_SIZE) -> Iterator:
@@ -314,10 +331,10 @@ class LanguageModel(Model):
         if stream:
             if num_samples != 1:
                 raise ConfigError(f"stream draws one sample, not num_samples={num_samples}", "num_samples")
-            steps = generate(self.module, tokenizer, prompt, length, 1, sampling, seed, stream=True)
+            steps = generate(self.module, tokenizer, prompt, length, 1, sampling, seed, stream=True, precision=self.precision)
             text = TextStream(tokenizer, encode_prompt(tokenizer, prompt))
             return (text.add(int(ids[0])) for ids in steps)
-        samples = generate(self.module, tokenizer, prompt, length, num_samples, sampling, seed)
+        samples = generate(self.module, tokenizer, prompt, length, num_samples, sampling, seed, precision=self.precision)
         return samples[0] if num_samples == 1 else samples
 
     def score(self, text: str) -> dict:
@@ -330,7 +347,8 @@ class LanguageModel(Model):
         ids = self.checkpoint.tokenizer.encode_corpus(text)
         if len(ids) < 2:
             raise DataError(f"text must have at least 2 characters to score one after another, not {len(ids)}", "text")
-        return evaluate_language_model(self.module, ids, unit=self.unit)
+        with self._autocast():
+            return evaluate_language_model(self.module, ids, unit=self.unit)
 
     def _evaluate(self, data, split, data_dir=None) -> tuple[dict, str]:
         from seqtext.evaluation import corpus_evaluation_set, evaluate_language_model
@@ -358,7 +376,8 @@ class Forecaster(Model):
         if steps is not None and (not isinstance(steps, int) or steps < 1):
             raise ConfigError(f"steps must be an integer of at least 1, not {steps!r}", "steps")
         rows = torch.from_numpy(np.atleast_2d(values)).to(self.device)  # float64: normalize() avoids cancellation
-        predicted = self.module.forecast(rows, steps, strategy).cpu().numpy()
+        with self._autocast():
+            predicted = self.module.forecast(rows, steps, strategy).cpu().numpy()
         return predicted[0] if values.ndim == 1 else predicted
 
     def plot(self, result: dict, path: str | Path) -> None:

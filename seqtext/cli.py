@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="classifiers: also fit NBSVM-bi (needs scikit-learn) on the model's own train split, its C chosen on the "
         "model's validation split, and score it on the same texts",
     )
+    _precision_option(evaluate)
     evaluate.add_argument(
         "--horizon", type=int, metavar="H", help="forecasters: values to forecast from each window (default: the model's)"
     )
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--explain", action="store_true", help="shade each word by its attention weight")
     predict.add_argument("--html", metavar="FILE", help="write the texts, shaded by attention, as a web page")
     predict.add_argument("--int8", action="store_true", help="int8 LSTM and linear layers (dynamic quantization, CPU)")
+    _precision_option(predict)
 
     generate = commands.add_parser(
         "generate",
@@ -147,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, help="the same seed gives the same text (default: a fresh one)")
     generate.add_argument("--json", action="store_true", help="print one JSON object with the samples")
     generate.add_argument("--int8", action="store_true", help="int8 LSTM and linear layers (dynamic quantization, CPU)")
+    _precision_option(generate)
 
     export = commands.add_parser(
         "export",
@@ -173,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "variable or --api-key-file")  # fmt: skip
     serve.add_argument("--api-key-file", metavar="FILE", help="read the API key from the first line of FILE")
     serve.add_argument("--int8", action="store_true", help="int8 LSTM and linear layers (dynamic quantization)")
+    _precision_option(serve)
     serve.add_argument("--max-texts", type=int, default=64, help="texts one classify request may hold (default: 64)")
     serve.add_argument("--max-chars", type=int, default=20000, help="characters one text may hold (default: 20,000)")
     serve.add_argument("--max-length", type=int, default=2000, help="tokens one generate request may ask (default: 2,000)")
@@ -349,7 +353,7 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
 def _evaluate(args: argparse.Namespace, extra: list[str]) -> int:
     from seqtext import api, kinds
 
-    model = api.load(args.checkpoint)
+    model = api.load(args.checkpoint, precision=args.precision)
     if model.kind != "forecaster" and (args.horizon is not None or args.strategy is not None):
         raise ConfigError(f"--horizon and --strategy are for forecasters, not a {model.kind}")
     if args.plot and type(model).plot is api.Model.plot:  # before the evaluation, not after it
@@ -376,10 +380,9 @@ def _evaluate(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _generate(args: argparse.Namespace, extra: list[str]) -> int:
-    from seqtext import checkpoint
-    from seqtext.api import LanguageModel
+    from seqtext import api, checkpoint
 
-    model = LanguageModel(_quantized(checkpoint.load(args.checkpoint, kind="language_model"), args.int8))
+    model = api.wrap(checkpoint.load(args.checkpoint, kind="language_model"), args.int8, args.precision)
     args.prompt = _utf8(args.prompt, "--prompt")
     temperature = 0.0 if args.greedy else args.temperature
     settings = {"temperature": temperature, "top_k": args.top_k, "top_p": args.top_p, "seed": args.seed}
@@ -404,11 +407,10 @@ def _generate(args: argparse.Namespace, extra: list[str]) -> int:
 
 def _predict(args: argparse.Namespace, extra: list[str]) -> int:
     from seqtext import api, checkpoint, report
-    from seqtext.api import Classifier
     from seqtext.data import iter_text_lines
     from seqtext.predict import EMPTY, html_page, readable_problem
 
-    model = Classifier(_quantized(checkpoint.load(args.checkpoint, kind="classifier"), args.int8))
+    model = api.wrap(checkpoint.load(args.checkpoint, kind="classifier"), args.int8, args.precision)
     if (args.explain or args.html) and model.config.pooling not in ("attention", "self_attention"):
         raise ConfigError(f"this model pools by {model.config.pooling}: it has no attention to show")
     if args.html:  # fail before any output, not after
@@ -475,13 +477,11 @@ def _info(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-def _quantized(saved, int8: bool):
-    """The checkpoint, its LSTM and linear layers made int8 when asked."""
-    if int8:
-        from seqtext.export import quantize_dynamic
-
-        saved.model = quantize_dynamic(saved.model)
-    return saved
+def _precision_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+        help="bf16: the forward pass in bfloat16 (autocast); auto: bf16 where this machine runs it faster (default: fp32)",
+    )  # fmt: skip
 
 
 def _needs(extra: str, *modules: str) -> None:
@@ -519,7 +519,7 @@ def _serve(args: argparse.Namespace, extra: list[str]) -> int:
         raise ConfigError(f"--port must be in 0..65535, not {args.port}")
     limits = Limits(args.max_texts, args.max_chars, args.max_length, args.batch_wait_ms / 1000)
     api_key = args.api_key or _read_key(args.api_key_file) or os.environ.get("SEQTEXT_API_KEY") or None
-    return serve(args.checkpoint, args.host, args.port, api_key=api_key, int8=args.int8, limits=limits)
+    return serve(args.checkpoint, args.host, args.port, api_key=api_key, int8=args.int8, precision=args.precision, limits=limits)
 
 
 def _read_key(path: str | None) -> str | None:

@@ -17,6 +17,7 @@ import torch
 
 from seqtext.errors import ConfigError, DataError
 from seqtext.models.charlm import CharLM, State
+from seqtext.precision import at_least_fp32, autocast
 from seqtext.tokenizer import SPECIAL_TOKENS, UNK_ID, Tokenizer
 
 TABLE_LIMIT = 4096  # vocabularies up to this size step from a table of first-layer input projections
@@ -101,12 +102,20 @@ def next_ids(logits: torch.Tensor, sampling: Sampling, generator: torch.Generato
 class Stepper:
     """One step of a ``CharLM`` (in eval mode) from its own weights, without ``nn.LSTM``'s per-call overhead."""
 
-    def __init__(self, model: CharLM):
+    def __init__(self, model: CharLM, dtype: torch.dtype | None = None):
+        """``dtype`` bfloat16: the weights of the matrix products in bf16 (the state and the gates' nonlinearities
+        stay float32). None: the model's own."""
         rnn, self.cell = model.rnn, model.config.cell
+        self.dtype = dtype or model.embedding.weight.dtype
+        self.state_dtype = torch.promote_types(self.dtype, torch.float32)
         names = ("weight_ih_l{}", "weight_hh_l{}", "bias_ih_l{}", "bias_hh_l{}")
         weights = [tuple(getattr(rnn, name.format(k)) for name in names) for k in range(rnn.num_layers)]
         # W_ih^T, W_hh^T, and the input-side bias (the LSTM's two biases summed once, not at every step), b_hh
-        self.layers = [(w.T.contiguous(), u.T.contiguous(), b + c if self.cell == "lstm" else b, c) for w, u, b, c in weights]
+        low = self.dtype
+        self.layers = [
+            (w.T.contiguous().to(low), u.T.contiguous().to(low), (b + c if self.cell == "lstm" else b).to(low), c.to(low))
+            for w, u, b, c in weights
+        ]
         # A small vocabulary's first-layer input projection is one table lookup (V, G*H); a word or BPE
         # vocabulary's table would cost more memory than the model, so those project each step's embedding.
         self.embedding, self.table = model.embedding.weight, None
@@ -117,32 +126,34 @@ class Stepper:
         # a plain linear head is one addmm; a projected or adaptive one is the model's own output layer
         self.output = model.logits if model.adaptive or model.projection is not None else None
         if self.output is None:
-            self.head_weight, self.head_bias = model.head.weight.T.contiguous(), model.head.bias  # (H, V), (V,)
+            self.head_weight = model.head.weight.T.contiguous().to(self.dtype)  # (H, V)
+            self.head_bias = model.head.bias.to(self.dtype)  # (V,)
 
     def step(self, ids: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """ids: (B,), state: each (L, B, H) -> logits (B, V), the next state."""
         h_in = state[0]
         new_h, new_c = [], []
         x = None
+        low, full = self.dtype, self.state_dtype  # the matrix products' dtype; the gates' and the state's
         for k, (w_ih_t, w_hh_t, b_ih, b_hh) in enumerate(self.layers):
             h = h_in[k]  # (B, H)
             if self.cell == "lstm":
-                x_gates = self._first_input(ids) if k == 0 else torch.addmm(b_ih, x, w_ih_t)  # (B, 4H), both biases in b_ih
-                gates = torch.addmm(x_gates, h, w_hh_t)  # (B, 4H), PyTorch's order: i, f, g, o
+                x_gates = self._first_input(ids) if k == 0 else torch.addmm(b_ih, x.to(low), w_ih_t)  # (B, 4H), biases in b_ih
+                gates = torch.addmm(x_gates.to(low), h.to(low), w_hh_t).to(full)  # (B, 4H), PyTorch's order: i, f, g, o
                 i, f, g, o = gates.chunk(4, dim=1)
                 c = torch.sigmoid(f) * state[1][k] + torch.sigmoid(i) * torch.tanh(g)  # (B, H)
                 h = torch.sigmoid(o) * torch.tanh(c)  # (B, H)
                 new_c.append(c)
             else:
-                x_gates = self._first_input(ids) if k == 0 else torch.addmm(b_ih, x, w_ih_t)  # (B, 3H)
-                h_gates = torch.addmm(b_hh, h, w_hh_t)  # (B, 3H), PyTorch's order: r, z, n
+                x_gates = (self._first_input(ids) if k == 0 else torch.addmm(b_ih, x.to(low), w_ih_t)).to(full)  # (B, 3H)
+                h_gates = torch.addmm(b_hh, h.to(low), w_hh_t).to(full)  # (B, 3H), PyTorch's order: r, z, n
                 x_r, x_z, x_n = x_gates.chunk(3, dim=1)
                 h_r, h_z, h_n = h_gates.chunk(3, dim=1)
                 r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
                 h = torch.lerp(torch.tanh(x_n + r * h_n), h, z)  # (1 - z) * n + z * h
             new_h.append(h)
             x = h
-        logits = self.output(x) if self.output is not None else torch.addmm(self.head_bias, x, self.head_weight)  # (B, V)
+        logits = self.output(x) if self.output is not None else torch.addmm(self.head_bias, x.to(low), self.head_weight)  # (B, V)
         next_state = (torch.stack(new_h), torch.stack(new_c)) if self.cell == "lstm" else (torch.stack(new_h),)
         return logits, next_state
 
@@ -151,7 +162,7 @@ class Stepper:
         if self.table is not None:
             return self.table[ids]
         w_ih_t, _, bias, _ = self.layers[0]
-        return torch.addmm(bias, self.embedding[ids], w_ih_t)
+        return torch.addmm(bias, self.embedding[ids].to(self.dtype), w_ih_t)
 
 
 class TextStream:
@@ -224,12 +235,14 @@ def generate(
     sampling: Sampling | None = None,
     seed: int | None = None,
     stream: bool = False,
+    precision: str = "fp32",
 ) -> list[str] | Iterator[torch.Tensor]:
     """``num_samples`` continuations of ``prompt``, each ``length`` tokens (characters, for a character
     model); with ``stream``, each step's tokens (S,) as they are drawn instead. The same seed gives the
-    same texts. The request is checked before anything is drawn, so an error comes before any text."""
+    same texts. The request is checked before anything is drawn, so an error comes before any text.
+    ``precision`` bf16: the matrix products in bf16, the cell state and the sampling in float32."""
     prompt_ids = check_request(tokenizer, prompt, length, num_samples)
-    steps = _steps(model, tokenizer, prompt_ids, length, num_samples, sampling or Sampling(), seed)
+    steps = _steps(model, tokenizer, prompt_ids, length, num_samples, sampling or Sampling(), seed, precision)
     if stream:
         return steps
     drawn = list(steps)
@@ -241,16 +254,18 @@ def generate(
     return texts
 
 
-def _steps(model, tokenizer, prompt_ids, length, num_samples, sampling, seed) -> Iterator[torch.Tensor]:
+def _steps(model, tokenizer, prompt_ids, length, num_samples, sampling, seed, precision="fp32") -> Iterator[torch.Tensor]:
     model.eval()
     device = next(model.parameters()).device
+    dtype = torch.bfloat16 if precision == "bf16" else None
     with torch.no_grad():  # the table of input projections is built once, outside any autograd graph
-        stepper = Stepper(model) if type(model.rnn) in (torch.nn.LSTM, torch.nn.GRU) else None  # not int8 layers
+        stepper = Stepper(model, dtype) if type(model.rnn) in (torch.nn.LSTM, torch.nn.GRU) else None  # not int8 layers
 
     def step(ids: torch.Tensor, state) -> tuple[torch.Tensor, State]:
         if state is None or stepper is None:
-            logits, state = model(ids, state)  # the whole prompt in one pass: (S, P, V)
-            return logits[:, -1], state  # (S, V)
+            with autocast(precision, device):  # each step alone: a stream's consumer runs between them
+                logits, state = model(ids, state)  # the whole prompt in one pass: (S, P, V)
+            return logits[:, -1], tuple(s.to(at_least_fp32(s)) for s in state)  # (S, V)
         return stepper.step(ids[:, 0], state)
 
     return draw(step, tokenizer, prompt_ids, length, num_samples, sampling, seed, device)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from seqtext.cells import LSTMLayer
+from seqtext.precision import at_least_fp32
 from seqtext.tokenizer import PAD_ID
 
 # reference_lstm: seqtext/cells.py's LSTM with back-propagation written by hand, for study (slow: a Python loop)
@@ -19,8 +20,9 @@ POOLINGS = ("attention", "self_attention", "mean", "max", "last", "concat")  # c
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """Softmax over the positions where ``mask`` is True; exactly 0 elsewhere, and 0 for all-padding rows."""
-    probs = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=dim)
+    """Softmax over the positions where ``mask`` is True; exactly 0 elsewhere, and 0 for all-padding rows.
+    Always in float32 (under bf16 autocast too): attention weights over hundreds of tokens need its mantissa."""
+    probs = torch.softmax(scores.to(at_least_fp32(scores)).masked_fill(~mask, float("-inf")), dim=dim)
     return probs.masked_fill(~mask, 0.0)  # an all-padding row is NaN after the softmax; make it 0
 
 

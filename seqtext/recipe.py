@@ -132,8 +132,12 @@ class TrainConfig:
     log_every: int = 50  # steps between training log lines in metrics.jsonl
     vectors: str | None = None  # word vectors (GloVe / word2vec text format) to initialise the embedding
     device: str = "auto"  # auto (cuda when there is one), cpu or cuda
+    # fp32, or bf16: the forward pass under autocast, weights and optimizer state in fp32 (seqtext/precision.py);
+    # auto: bf16 where this process measures it faster (CPUs with AMX or AVX512-BF16, most GPUs)
+    precision: str = "fp32"
 
     def __post_init__(self):
+        _check_choice("train.precision", self.precision, ("fp32", "bf16", "auto"))
         _check_choice("train.optimizer", self.optimizer, ("adamw", "sgd"))
         _check_choice("train.schedule", self.schedule, ("constant", "cosine", "slanted_triangular"))
         _check_choice("train.class_weights", self.class_weights, ("none", "balanced"))

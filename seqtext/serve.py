@@ -233,14 +233,14 @@ class Batcher:
 class Served:
     """The model the server answers with, replaced whole by ``reload``."""
 
-    def __init__(self, source: str | Path, int8: bool):
-        self.source, self.int8 = source, int8
+    def __init__(self, source: str | Path, int8: bool, precision: str = "fp32"):
+        self.source, self.int8, self.precision = source, int8, precision
         self.model, self.card = self._load()
         self.lock = threading.Lock()  # one reload at a time
 
     def _load(self):
         """The model and its card, read once: the card on disk may change under a later save."""
-        model = api.wrap(checkpoint.load(self.source, repair=False), self.int8)  # never touch a save in progress
+        model = api.wrap(checkpoint.load(self.source, repair=False), self.int8, self.precision)  # never touch a save in progress
         return model, model.card
 
     @property
@@ -346,9 +346,10 @@ async def _too_large(size: str, limit: int, scope, receive, send) -> None:
     await JSONResponse({"error": message}, status_code=413, headers=headers)(scope, receive, send)
 
 
-def create_app(source: str | Path, *, api_key: str | None = None, int8: bool = False, limits: Limits = Limits()) -> FastAPI:
+def create_app(source: str | Path, *, api_key: str | None = None, int8: bool = False, precision: str = "fp32",
+               limits: Limits = Limits()) -> FastAPI:  # fmt: skip
     """The server's ASGI app for the model at ``source`` (loaded now: a bad path fails before any port is bound)."""
-    served = Served(source, int8)
+    served = Served(source, int8, precision)
 
     def predict(texts: list[str]) -> list:
         model = served.model
@@ -383,7 +384,7 @@ def create_app(source: str | Path, *, api_key: str | None = None, int8: bool = F
     async def model_card() -> dict:
         model, card = served.model, served.card
         return {"kind": model.kind, "name": served.name, "labels": getattr(model, "labels", None), "int8": int8,
-                "limits": limits.__dict__, "card": _without_paths(card)}  # fmt: skip
+                "precision": model.precision, "limits": limits.__dict__, "card": _without_paths(card)}  # fmt: skip
 
     @app.post("/v1/classify", responses=REQUEST_ERRORS)
     async def classify(request: ClassifyRequest) -> JSONResponse:
@@ -578,10 +579,10 @@ def _validation_message(err: RequestValidationError) -> str:
 
 
 def serve(source: str | Path, host: str = "127.0.0.1", port: int = 8000, *, api_key: str | None = None,
-          int8: bool = False, limits: Limits = Limits()) -> int:  # fmt: skip
+          int8: bool = False, precision: str = "fp32", limits: Limits = Limits()) -> int:  # fmt: skip
     """Serve until SIGTERM or Ctrl-C; requests in flight finish first (uvicorn then ends the process by
     the signal it caught, as a supervisor expects)."""
-    server = make_server(source, host, port, api_key=api_key, int8=int8, limits=limits)
+    server = make_server(source, host, port, api_key=api_key, int8=int8, precision=precision, limits=limits)
     served = server.config.app.state.served
     where = f"http://{host}:{port}/"
     print(f"seqtext: serving {served.model.kind} {served.name} at {where}{' (API key required)' if api_key else ''}", flush=True)
@@ -590,12 +591,12 @@ def serve(source: str | Path, host: str = "127.0.0.1", port: int = 8000, *, api_
 
 
 def make_server(source: str | Path, host: str = "127.0.0.1", port: int = 8000, *, api_key: str | None = None,
-                int8: bool = False, limits: Limits = Limits()):  # fmt: skip
+                int8: bool = False, precision: str = "fp32", limits: Limits = Limits()):  # fmt: skip
     """The uvicorn server ``serve`` runs (its ``run()`` blocks; in a thread other than the main one it
     leaves signals alone)."""
     import uvicorn
 
-    app = create_app(source, api_key=api_key, int8=int8, limits=limits)
+    app = create_app(source, api_key=api_key, int8=int8, precision=precision, limits=limits)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=limits.graceful,
                             access_log=False, http=_protocol(limits.header_timeout))  # fmt: skip
     return uvicorn.Server(config)

@@ -27,7 +27,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from seqtext import checkpoint, kinds
+from seqtext import checkpoint, kinds, precision
 from seqtext.card import model_card
 from seqtext.data import IN_MEMORY
 from seqtext.distributed import join_process_group, process_device
@@ -154,6 +154,11 @@ class _Run:
         self.recipe, self.config, self.out_dir, self.log = recipe, recipe.train, out_dir, log
         self.shard, self.started_group = join_process_group(self.config.device)
         self.device = process_device(pick_device(self.config.device), self.shard)
+        resolved = precision.resolve(self.config.precision, self.device, "train.precision")
+        self.precision, why = self.shard.from_main(resolved)  # auto: every process takes the first one's choice
+        if self.config.precision == "auto" and self.shard.main:
+            log(f"seqtext: train.precision auto -> {self.precision}: {why}")
+        self.precision_card = {"trained": self.precision, "asked": self.config.precision, "why": why}
         kind = kinds.get(recipe.kind)
         saved = self._saved_run(kind.name, resume)
         self.task = kind.load("task")(recipe, saved, log, data)
@@ -228,7 +233,8 @@ class _Run:
         self.lr = learning_rate(self.config, self.state.step, self.total_steps)
         set_learning_rate(self.optimizer, self.lr)
         self.model.train()
-        loss, objective, counts = self.task.step(batch, self.device)
+        with precision.autocast(self.precision, self.device):
+            loss, objective, counts = self.task.step(batch, self.device)
         self.optimizer.zero_grad(set_to_none=True)
         objective.backward()
         clip = self.config.clip_norm if self.config.clip_norm > 0 else math.inf
@@ -297,7 +303,8 @@ class _Run:
     def validate_and_save(self) -> bool:
         """Validate, save ``best/`` when it is better and ``last/`` always; returns whether to stop early."""
         state, task = self.state, self.task
-        report = self.shard.from_main(task.validate(self.device))  # every process decides alike
+        with precision.autocast(self.precision, self.device):
+            report = self.shard.from_main(task.validate(self.device))  # every process decides alike
         state.seconds = time.perf_counter() - self.started
         self._record({"split": "validation", "step": state.step, "epoch": state.epoch, **report, "elapsed_s": state.seconds})
         state.latest = {"step": state.step, **report}
@@ -330,6 +337,7 @@ class _Run:
         state, task = self.state, self.task
         figures = {"step": state.best_step, **state.best} if which == "best" else state.latest
         card = model_card(task.kind, self.recipe.to_dict(), task.tokenizer, task.label_map, task.data_summary(), figures)
+        card["precision"] = self.precision_card
         checkpoint.save(
             self.out_dir / which,
             kind=task.kind,

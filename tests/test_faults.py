@@ -26,11 +26,14 @@ STEPS = 40
 
 
 def _command(kind, data, run, resume=False):
+    """``kind``: classifier or language_model, with -bf16 for a run in bf16 (train.precision)."""
     train = [sys.executable, "-m", "seqtext", "train"]
     if resume:
         return [*train, "--resume", str(run)]
+    kind, _, precision = kind.partition("-")
     recipe, model = (RECIPES / "sst2.yaml", TINY_MODEL) if kind == "classifier" else (RECIPES / "shakespeare.yaml", TINY_LM)
     schedule = ["--train.eval_every", "5", "--train.log_every", "1", "--train.warmup_steps", "3"]
+    schedule += ["--train.precision", precision] if precision else []
     keep = ["--keep-tokenizer"]  # the recipe's vocabulary: one line on stderr, the interruption's
     return [*train, str(recipe), "--data", str(data), *keep, "--out", str(run), "--max-steps", str(STEPS), *model, *schedule]
 
@@ -86,10 +89,10 @@ def _assert_same_run(run, reference):
                 assert value == theirs[key], (key, ours, theirs)
 
 
-@pytest.fixture(scope="module", params=["classifier", "language_model"])
+@pytest.fixture(scope="module", params=["classifier", "language_model", "classifier-bf16"])
 def uninterrupted(request, tmp_path_factory, sst2_slice, shakespeare_slice):
     kind = request.param
-    data = sst2_slice if kind == "classifier" else shakespeare_slice
+    data = sst2_slice if kind.startswith("classifier") else shakespeare_slice
     run = tmp_path_factory.mktemp("whole") / "run"
     subprocess.run(_command(kind, data, run), check=True, capture_output=True)
     return kind, data, run

@@ -19,6 +19,7 @@ from torch import nn
 
 from seqtext.errors import ConfigError
 from seqtext.nn import CELLS, IGNORE_INDEX, embedding_dropout, locked_dropout
+from seqtext.precision import at_least_fp32, fp32
 
 OUTPUTS = ("full", "adaptive")
 
@@ -135,7 +136,8 @@ class CharLM(nn.Module):
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """(..., H) -> scores over the vocabulary (..., V): logits, or log-probabilities for the adaptive softmax."""
         if self.adaptive:
-            return self.head.log_prob(h.reshape(-1, h.shape[-1])).view(*h.shape[:-1], -1)
+            with fp32(h.device):  # its log-sum-exp over clusters, in float32 under bf16 autocast too
+                return self.head.log_prob(h.reshape(-1, h.shape[-1]).to(at_least_fp32(h))).view(*h.shape[:-1], -1)
         return self.head(self.projection(h) if self.projection is not None else h)
 
     def forward(self, ids: torch.Tensor, state: State | None = None, targets: torch.Tensor | None = None):
@@ -155,16 +157,17 @@ class CharLM(nn.Module):
         h, new_state = self.features(ids, state)  # (B, T, H)
         if not self.adaptive:
             logits = self.logits(h)  # (B, T, V)
-            scores = logits.flatten(0, 1).to(torch.promote_types(logits.dtype, torch.float32))  # half precision scored in float32
+            scores = logits.flatten(0, 1).to(at_least_fp32(logits))  # half precision scored in float32
             losses = F.cross_entropy(scores, targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none")
             return losses.view_as(targets), logits.argmax(-1), new_state
-        flat, wanted = h.flatten(0, 1), targets.flatten()  # (B*T, H), (B*T,)
+        flat, wanted = h.flatten(0, 1).to(at_least_fp32(h)), targets.flatten()  # (B*T, H) in float32 or wider, (B*T,)
         valid = wanted != IGNORE_INDEX
-        losses = torch.zeros(wanted.shape, dtype=h.dtype, device=h.device)  # (B*T,)
-        if valid.any():
-            losses[valid] = -self.head(flat[valid], wanted[valid]).output
-        else:  # nothing to score: a loss of 0 that still reaches the weights, so backward (and DDP) work
-            losses = losses + 0.0 * flat.sum()
+        losses = torch.zeros(wanted.shape, dtype=flat.dtype, device=h.device)  # (B*T,)
+        with fp32(h.device):  # under bf16 autocast too: the head's log-sum-exp needs float32
+            if valid.any():
+                losses[valid] = -self.head(flat[valid], wanted[valid]).output
+            else:  # nothing to score: a loss of 0 that still reaches the weights, so backward (and DDP) work
+                losses = losses + 0.0 * flat.sum()
         return losses.view_as(targets), None, new_state
 
     def _dropout(self, x: torch.Tensor) -> torch.Tensor:
