@@ -92,6 +92,8 @@ BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
     "quality_default_trec": (["bench/quality.py", "default", "--data", "trec", "--seeds", "0", "1", "2"], None),
     "quality_default_imdb": (["bench/quality.py", "default", "--data", "imdb", "--seeds", "0", "1", "2"], None),
     "fuzz_server": (["bench/fuzz_server.py", "--examples", "1000"], ["bench/fuzz_server.py", "--examples", "20"]),  # .[fuzz]
+    # fp32 against bf16: the recipes at equal minutes (seqtext train itself)
+    "precision": (["bench/precision.py", "--minutes", "3"], ["bench/precision.py", "--recipes", "sst2", "--minutes", "0.5"]),
 }
 
 

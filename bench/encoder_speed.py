@@ -21,19 +21,25 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import alternate, median, write_section  # noqa: E402
+from seqtext import precision  # noqa: E402
 from seqtext.nn import RecurrentEncoder  # noqa: E402
 
 B, E, H = 64, 128, 128
 
 
 def three_ways(packed_lstm: nn.LSTM, encoder: RecurrentEncoder, x, lengths, mask) -> dict:
-    """Outputs (B, T, 2H) of the three ways, each as a function of nothing, for timing."""
+    """Outputs (B, T, 2H) of the three ways (and seqtext's in bf16), each as a function of nothing, for timing."""
 
     def packed():
         sequence = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         return pad_packed_sequence(packed_lstm(sequence)[0], batch_first=True, total_length=x.shape[1])[0]
 
-    return {"packed": packed, "seqtext": lambda: encoder(x, lengths, mask), "padded": lambda: packed_lstm(x)[0]}
+    def seqtext_bf16():
+        with precision.autocast("bf16", x.device):
+            return encoder(x, lengths, mask)
+
+    return {"packed": packed, "seqtext": lambda: encoder(x, lengths, mask), "padded": lambda: packed_lstm(x)[0],
+            "seqtext bf16": seqtext_bf16}  # fmt: skip
 
 
 def main() -> None:
@@ -60,16 +66,18 @@ def main() -> None:
         rate = {name: tokens / median(values) for name, values in seconds.items()}
         rows.append(
             f"| {T} | {rate['packed']:,.0f} | {rate['seqtext']:,.0f} | {rate['padded']:,.0f} | "
-            f"**{rate['seqtext'] / rate['packed']:.2f}x** | {rate['seqtext'] / rate['padded']:.2f} | {difference:.1e} |"
+            f"**{rate['seqtext'] / rate['packed']:.2f}x** | {rate['seqtext'] / rate['padded']:.2f} | {difference:.1e} | "
+            f"{rate['seqtext bf16']:,.0f} | **{rate['seqtext bf16'] / rate['seqtext']:.2f}x** |"
         )
         print(rows[-1], flush=True)
     body = f"""## Bidirectional LSTM on CPU: packed sequences against seqtext's encoder
 
 `python bench/encoder_speed.py --repeats {args.repeats}`: forward + backward of one layer, batch {B}, input {E}, hidden {H} per
 direction, lengths drawn between T/2 and T (seed 0); real tokens per second, median of {args.repeats} alternating runs.
+seqtext bf16: the same encoder under `torch.autocast` in bf16 (`train.precision: bf16`).
 
-| T | packed | seqtext | padded (wrong) | seqtext / packed | seqtext / padded | max difference from packed |
-|---:|---:|---:|---:|---:|---:|---:|
+| T | packed | seqtext | padded (wrong) | seqtext / packed | seqtext / padded | max difference from packed | seqtext bf16 | bf16 / fp32 |
+|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 {chr(10).join(rows)}
 """
     write_section("encoder_speed", body)

@@ -1,4 +1,4 @@
-"""Inference speed and int8 accuracy: PyTorch fp32 and int8, ONNX Runtime fp32 and int8, and fastText's predict,
+"""Inference speed and accuracy: PyTorch fp32, bf16 and int8, ONNX Runtime fp32 and int8, and fastText's predict,
 on the same test texts, in one run.
 
 - texts/s at batch 1: each text alone, tokenizing included, as a service answering one request at a time;
@@ -44,7 +44,11 @@ def test_split(model) -> tuple[list[str], list[str], list[str]]:
 
 def backends(run: str, scratch: Path) -> dict:
     """name -> object with ``predict(texts)`` giving Predictions."""
-    found = {"PyTorch fp32": seqtext.load(run), "PyTorch int8": seqtext.load(run, int8=True)}
+    found = {
+        "PyTorch fp32": seqtext.load(run),
+        "PyTorch bf16": seqtext.load(run, precision="bf16"),  # autocast: bf16 matrix products, fp32 weights
+        "PyTorch int8": seqtext.load(run, int8=True),
+    }
     fp32 = found["PyTorch fp32"]
     for int8 in (False, True):
         path = scratch / ("int8" if int8 else "fp32") / "model.onnx"
@@ -115,10 +119,11 @@ def measure(name: str, run: str, batch1: int, accuracy_texts: int | None) -> tup
 
 def section(results: list[tuple[str, dict]], argv: list[str]) -> str:
     lines = [
-        "## Inference: PyTorch, int8 and ONNX Runtime, beside fastText",
+        "## Inference: PyTorch fp32, bf16 and int8, ONNX Runtime, beside fastText",
         "",
         f"`python bench/inference.py {' '.join(argv)}`: each backend labels the test split's texts (tokenizing",
         "included) one at a time (batch 1) and in bucketed batches of up to 128; accuracy on the same texts.",
+        "bf16: `seqtext.load(run, precision='bf16')`, the forward pass under autocast (`--precision bf16`).",
         "int8: dynamic quantization of the LSTM and linear layers (PyTorch's `quantize_dynamic`; ONNX Runtime's",
         f"quantizer over the exported graph). {THREADS} threads each; fastText bigrams trained on the same train split.",
         "",

@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import median, write_section  # noqa: E402
+from seqtext import precision  # noqa: E402
 from seqtext.generate import Sampling, generate, next_ids  # noqa: E402
 from seqtext.models.charlm import CharLM, LanguageModelConfig  # noqa: E402
 from seqtext.tokenizer import Tokenizer  # noqa: E402
@@ -93,8 +93,8 @@ def step_bound(model: CharLM, batch: int, calls: int = 300) -> float:
     return batch / seconds
 
 
-def matmul_gflops(repeats: int, size: int = 2048) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def matmul_gflops(repeats: int, size: int = 2048, dtype: torch.dtype = torch.float32) -> float:
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     a @ b
     times = []
     for _ in range(repeats + 2):
@@ -104,7 +104,9 @@ def matmul_gflops(repeats: int, size: int = 2048) -> float:
     return 2 * size**3 / median(times) / 1e9
 
 
-def training_rate(model: CharLM, batch: int, bptt: int, steps: int) -> float:
+def training_rate(model: CharLM, batch: int, bptt: int, steps: int, kind: str = "fp32") -> float:
+    """Tokens/s of the library's model trained as the task trains it: forward (under autocast for bf16), loss,
+    backward, clipping, AdamW."""
     torch.manual_seed(0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     ids = torch.randint(4, model.vocab_size, (batch, bptt + 1))
@@ -113,9 +115,10 @@ def training_rate(model: CharLM, batch: int, bptt: int, steps: int) -> float:
     for step in range(steps + 2):  # two warm-up steps
         if step == 2:
             start, tokens = time.perf_counter(), 0
-        logits, state = model(ids[:, :-1], state)
+        with precision.autocast(kind, "cpu"):
+            losses, _, state = model(ids[:, :-1], state, targets=ids[:, 1:])
         state = tuple(s.detach() for s in state)
-        loss = F.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten())
+        loss = losses.mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -144,21 +147,24 @@ def main() -> None:
     model = CharLM(config, tokenizer.vocab_size).eval()
     rates = sampling_rates(model, tokenizer, args.chars, args.repeats)
     bounds = {batch: step_bound(model, batch) for batch in BATCHES}
-    peak = matmul_gflops(args.repeats)
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    peak = {name: matmul_gflops(args.repeats, dtype=dtype) for name, dtype in dtypes.items()}
     per_token = flops_per_token(config, tokenizer.vocab_size)
     training = {}
     for batch, bptt in ((32, 64), (64, 128), (128, 128)):
-        tokens = training_rate(model, batch, bptt, args.steps)
-        training[(batch, bptt)] = (tokens, tokens * per_token / 1e9)
-    peak_after = matmul_gflops(args.repeats)
+        for name in dtypes:
+            tokens = training_rate(model, batch, bptt, args.steps, name)
+            training[(batch, bptt, name)] = (tokens, tokens * per_token / 1e9)
+    peak_after = {name: matmul_gflops(args.repeats, dtype=dtype) for name, dtype in dtypes.items()}
+    top = {name: max(peak[name], peak_after[name]) for name in dtypes}
     sample_rows = "\n".join(
         f"| {batch} | {r['seqtext']:,.0f} | {r['nn.LSTM loop']:,.0f} | {r['nn.LSTM loop, oneDNN off']:,.0f} | "
         f"**{r['seqtext'] / r['nn.LSTM loop']:.2f}x** | {bounds[batch]:,.0f} | **{r['seqtext'] / bounds[batch]:.2f}** |"
         for batch, r in rates.items()
     )
     train_rows = "\n".join(
-        f"| {batch} x {bptt} | {tokens:,.0f} | {gflops:.1f} | **{gflops / max(peak, peak_after):.2f}** |"
-        for (batch, bptt), (tokens, gflops) in training.items()
+        f"| {batch} x {bptt} | {name} | {tokens:,.0f} | {gflops:.1f} | **{gflops / top[name]:.2f}** | {gflops / top['fp32']:.2f} |"
+        for (batch, bptt, name), (tokens, gflops) in training.items()
     )
     body = f"""## Language model speed: sampling and training (2x512 LSTM)
 
@@ -173,11 +179,12 @@ bias, plus the output layer's, each timed alone in the same run (median of 300 c
 |---:|---:|---:|---:|---:|---:|---:|
 {sample_rows}
 
-Training (forward, backward, clipping, AdamW), at {per_token / 1e6:.1f} MFLOP per token; fp32 matmul (2048 x 2048) measured
-in the same run at {peak:.1f} and {peak_after:.1f} GFLOP/s (before and after; the fraction uses the larger):
+Training (forward, backward, clipping, AdamW; bf16: the forward under autocast, weights and the loss in fp32), at
+{per_token / 1e6:.1f} MFLOP per token. Matmul (2048 x 2048) measured in the same run, before and after: fp32 {peak["fp32"]:.1f} and
+{peak_after["fp32"]:.1f} GFLOP/s, bf16 {peak["bf16"]:.1f} and {peak_after["bf16"]:.1f} GFLOP/s; each fraction uses the larger of its pair.
 
-| batch x window | tokens/s | GFLOP/s | fraction of matmul rate |
-|---|---:|---:|---:|
+| batch x window | precision | tokens/s | GFLOP/s | fraction of its precision's matmul rate | fraction of the fp32 matmul rate |
+|---|---|---:|---:|---:|---:|
 {train_rows}
 """
     write_section("lm_speed", body)

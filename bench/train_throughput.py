@@ -33,6 +33,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import median, write_section  # noqa: E402
+from seqtext import precision  # noqa: E402
 from seqtext.batching import collate  # noqa: E402
 from seqtext.models.classifier import ClassifierOutput, TextClassifier  # noqa: E402
 from seqtext.nn import AdditiveAttention  # noqa: E402
@@ -80,13 +81,14 @@ def bucket_iterator_batches(lengths: torch.Tensor, size: int, seed: int, pool: i
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
-def run_steps(model, optimizer, train_set, batches, pad_length=None) -> tuple[int, float]:
+def run_steps(model, optimizer, train_set, batches, pad_length=None, kind="fp32") -> tuple[int, float]:
     model.train()
     tokens, start = 0, time.perf_counter()
     for indices in batches:
         batch = collate([train_set[i] for i in indices])
         ids, lengths, mask = pad_to(batch, pad_length) if pad_length else (batch.ids, batch.lengths, batch.mask)
-        loss = F.cross_entropy(model(ids, lengths, mask).logits, batch.labels)
+        with precision.autocast(kind, "cpu"):
+            loss = F.cross_entropy(model(ids, lengths, mask).logits, batch.labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -120,16 +122,18 @@ def measure(spec: str, steps: int, repeats: int) -> dict:
     random_batches = [order[i : i + size] for i in range(0, len(order) - size + 1, size)]
     bucket_iterator = bucket_iterator_batches(train_set.lengths, size, recipe.seed)
     longest = int(train_set.lengths.max())
-    rates = {"seqtext": [], "bucketed": [], "baseline": []}
+    rates = {"seqtext": [], "seqtext bf16": [], "bucketed": [], "baseline": []}
     sides = (
-        ("seqtext", ours, bucketed, None),
-        ("bucketed", packed, bucket_iterator, None),
-        ("baseline", theirs, random_batches, longest),
+        ("seqtext", ours, bucketed, None, "fp32"),
+        ("seqtext bf16", ours, bucketed, None, "bf16"),  # the same model and optimizer, under autocast
+        ("bucketed", packed, bucket_iterator, None, "fp32"),
+        ("baseline", theirs, random_batches, longest, "fp32"),
     )
     for repeat in range(repeats + 1):  # the first round warms up and is not counted
         window = slice(repeat * steps, (repeat + 1) * steps)
-        for label, model, batches, pad in sides:
-            tokens, seconds = run_steps(model, optimizers[label], train_set, batches[window], pad)
+        for label, model, batches, pad, kind in sides:
+            optimizer = optimizers[label.split()[0]]
+            tokens, seconds = run_steps(model, optimizer, train_set, batches[window], pad, kind)
             if repeat:
                 rates[label].append(tokens / seconds)
     padded = {
@@ -161,12 +165,13 @@ def main() -> None:
     rows = []
     for name in args.recipes:
         result = measure(name, steps[name], args.repeats)
-        ours, fair, theirs = (median(result["rates"][k]) for k in ("seqtext", "bucketed", "baseline"))
+        ours, fair, theirs, bf16 = (median(result["rates"][k]) for k in ("seqtext", "bucketed", "baseline", "seqtext bf16"))
         model, efficiency = result["recipe"].model, result["efficiency"]
         rows.append(
             f"| {name} | {steps[name]} | {model.embedding_size}/{model.hidden_size} {model.cell} {'bi' if model.bidirectional else 'uni'} | "
             f"{ours:,.0f} | {fair:,.0f} | **{ours / fair:.2f}x** | {theirs:,.0f} | {ours / theirs:.2f}x | "
-            f"{efficiency['seqtext']:.3f} / {efficiency['bucketed']:.3f} / {efficiency['baseline']:.3f} (longest {result['longest']}) |"
+            f"{efficiency['seqtext']:.3f} / {efficiency['bucketed']:.3f} / {efficiency['baseline']:.3f} (longest {result['longest']}) | "
+            f"{bf16:,.0f} | **{bf16 / ours:.2f}x** |"
         )
         print(rows[-1], "runs:", {k: [round(r) for r in v] for k, v in result["rates"].items()}, flush=True)
     body = f"""## Training throughput of the classifier recipes
@@ -176,15 +181,16 @@ trains for the row's optimizer steps per round, taking turns, {args.repeats} rou
 median real (unpadded) tokens per second, data loading and collate included. Seed 0, batches of 64; `imdb@400` is
 the imdb recipe truncated at 400 tokens, `imdb` its whole reviews (at most 2,000 tokens).
 
-| recipe | steps per round | embedding/hidden | seqtext tokens/s | bucketed + packed tokens/s | ratio | padded to the longest tokens/s | ratio | real / padded tokens: seqtext / bucketed / padded |
-|---|---:|---|---:|---:|---:|---:|---:|---|
+| recipe | steps per round | embedding/hidden | seqtext tokens/s | bucketed + packed tokens/s | ratio | padded to the longest tokens/s | ratio | real / padded tokens: seqtext / bucketed / padded | seqtext bf16 tokens/s | bf16 / fp32 |
+|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|
 {chr(10).join(rows)}
 
 Baselines (bench/train_throughput.py), both a bidirectional `nn.LSTM` over `pack_padded_sequence` with the
 same sizes, attention and AdamW: **bucketed + packed**, batches as torchtext's BucketIterator made them
 (pools of 100 batches sorted by length, each batch padded to its own longest text); **padded to the
 longest**, random batches padded to the dataset's longest sequence after the recipe's truncation.
-seqtext: the recipe itself (length-bucketed batches, each direction a one-way LSTM).
+seqtext: the recipe itself (length-bucketed batches, each direction a one-way LSTM); seqtext bf16: the same
+model and batches with the forward pass under `torch.autocast` in bf16 (`train.precision: bf16`).
 """
     write_section("train_throughput", body)
     print(body)
