@@ -20,8 +20,10 @@ lets the requests in flight finish (uvicorn's graceful shutdown).
 """
 
 import asyncio
+import dataclasses
 import json
 import logging
+import os
 import secrets
 import signal
 import threading
@@ -33,11 +35,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
+import h11
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from seqtext import api, checkpoint
 from seqtext.errors import SeqtextError
@@ -46,6 +50,8 @@ from seqtext.predict import readable_problem
 
 log = logging.getLogger("seqtext.serve")
 OPEN_PATHS = ("/health", "/")  # answered without the API key: liveness, and the page that asks for the key
+SETTINGS_ENV = "SEQTEXT_SERVE_SETTINGS"  # how serve_workers hands its settings to each worker process
+WORKER_START = 120.0  # seconds a new worker may take to import torch and load the model (a large one, a busy machine)
 
 
 @dataclass(frozen=True)
@@ -579,15 +585,62 @@ def _validation_message(err: RequestValidationError) -> str:
 
 
 def serve(source: str | Path, host: str = "127.0.0.1", port: int = 8000, *, api_key: str | None = None,
-          int8: bool = False, precision: str = "fp32", limits: Limits = Limits()) -> int:  # fmt: skip
+          int8: bool = False, precision: str = "fp32", limits: Limits = Limits(), workers: int = 1) -> int:  # fmt: skip
     """Serve until SIGTERM or Ctrl-C; requests in flight finish first (uvicorn then ends the process by
-    the signal it caught, as a supervisor expects)."""
+    the signal it caught, as a supervisor expects). ``workers`` > 1: that many processes share the port,
+    each with its own copy of the model and one torch thread (``serve_workers``)."""
+    if workers > 1:
+        return serve_workers(source, host, port, workers, api_key=api_key, int8=int8, precision=precision, limits=limits)
     server = make_server(source, host, port, api_key=api_key, int8=int8, precision=precision, limits=limits)
-    served = server.config.app.state.served
-    where = f"http://{host}:{port}/"
-    print(f"seqtext: serving {served.model.kind} {served.name} at {where}{' (API key required)' if api_key else ''}", flush=True)
+    _say_serving(server.config.app.state.served, host, port, api_key, "")
     server.run()
     return 0 if server.started else 2  # not started: uvicorn logged why (the port is taken, say)
+
+
+def _say_serving(served: "Served", host: str, port: int, api_key: str | None, workers: str) -> None:
+    where = f"http://{host}:{port}/"
+    key = " (API key required)" if api_key else ""
+    print(f"seqtext: serving {served.model.kind} {served.name} at {where}{workers}{key}", flush=True)
+
+
+def default_workers() -> int:
+    """Worker processes for ``seqtext serve``: one a core this process may run on, at most 8."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+def serve_workers(source: str | Path, host: str, port: int, workers: int, **settings) -> int:
+    """``workers`` processes (uvicorn's supervisor) on one socket, each building the app from the settings
+    in $SEQTEXT_SERVE_SETTINGS with one torch thread: one Python process no longer parses every request.
+    The model is loaded here first, so that a bad checkpoint fails before any port is bound. SIGHUP
+    replaces the workers one at a time, each new one loading the model again; one that cannot load it
+    (a save still being written) is dropped and the old one keeps serving. SIGTERM stops them all, each
+    letting its requests in flight finish."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    limits = settings["limits"]
+    served = Served(source, settings["int8"], settings["precision"])
+    os.environ[SETTINGS_ENV] = json.dumps({"source": str(source), **settings, "limits": dataclasses.asdict(limits)})
+    config = uvicorn.Config(f"{__name__}:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                            log_level="warning", timeout_graceful_shutdown=limits.graceful, access_log=False,
+                            http=HeaderDeadline, timeout_worker_healthcheck=WORKER_START)  # fmt: skip
+    socket = config.bind_socket()
+    _say_serving(served, host, port, settings["api_key"], f" ({workers} worker processes)")
+    del served  # each worker loads its own
+    Multiprocess(config, sockets=[socket]).run()
+    return 0
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker of ``serve_workers``, from the settings it left in the environment."""
+    import torch
+
+    settings = json.loads(os.environ[SETTINGS_ENV])
+    limits = Limits(**settings.pop("limits"))
+    HeaderDeadline.timeout = limits.header_timeout
+    torch.set_num_threads(1)  # one process a core
+    return create_app(settings.pop("source"), limits=limits, **settings)
 
 
 def make_server(source: str | Path, host: str = "127.0.0.1", port: int = 8000, *, api_key: str | None = None,
@@ -597,43 +650,41 @@ def make_server(source: str | Path, host: str = "127.0.0.1", port: int = 8000, *
     import uvicorn
 
     app = create_app(source, api_key=api_key, int8=int8, precision=precision, limits=limits)
+    HeaderDeadline.timeout = limits.header_timeout
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=limits.graceful,
-                            access_log=False, http=_protocol(limits.header_timeout))  # fmt: skip
+                            access_log=False, http=HeaderDeadline)  # fmt: skip
     return uvicorn.Server(config)
 
 
-def _protocol(header_timeout: float):
+class HeaderDeadline(H11Protocol):
     """uvicorn's h11 protocol with a deadline for a request's headers: a connection that opens and then
-    sends its headers a byte at a time (or nothing) is closed after ``header_timeout`` seconds, instead of
+    sends its headers a byte at a time (or nothing) is closed after ``timeout`` seconds, instead of
     holding a connection slot for as long as it likes. uvicorn's own keep-alive timeout covers idle
-    connections only once a first response is done."""
-    import h11
-    from uvicorn.protocols.http.h11_impl import H11Protocol
+    connections only once a first response is done. ``timeout`` is the process's (``Limits.header_timeout``:
+    set by ``make_server``, or by each worker)."""
 
-    class HeaderDeadline(H11Protocol):
-        deadline: asyncio.TimerHandle | None = None
+    timeout: float = Limits.header_timeout
+    deadline: asyncio.TimerHandle | None = None
 
-        def connection_made(self, transport) -> None:
-            super().connection_made(transport)
-            self._arm()
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._arm()
 
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            self._arm()
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm()
 
-        def connection_lost(self, exc) -> None:
-            if self.deadline is not None:
-                self.deadline.cancel()
-            super().connection_lost(exc)
+    def connection_lost(self, exc) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+        super().connection_lost(exc)
 
-        def _arm(self) -> None:
-            if self.deadline is not None:
-                self.deadline.cancel()
-            self.deadline = self.loop.call_later(header_timeout, self._expire)
+    def _arm(self) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+        self.deadline = self.loop.call_later(self.timeout, self._expire)
 
-        def _expire(self) -> None:
-            waiting = self.cycle is None or self.cycle.response_complete  # no request whose headers came since
-            if waiting and self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-                self.transport.close()
-
-    return HeaderDeadline
+    def _expire(self) -> None:
+        waiting = self.cycle is None or self.cycle.response_complete  # no request whose headers came since
+        if waiting and self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()

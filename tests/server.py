@@ -24,6 +24,7 @@ def start(run, *args: str, threads: int | None = None, timeout: float = 30.0) ->
     the message, if it exits or does not answer in ``timeout`` seconds (and kills it)."""
     port = free_port()
     env = dict(os.environ) if threads is None else {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    args = args if "--workers" in args else (*args, "--workers", "1")  # one process unless a test asks for more
     server = subprocess.Popen(
         [sys.executable, "-m", "seqtext", "serve", str(run), "--port", str(port), *args],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,

@@ -30,7 +30,8 @@ def test_autocast_runs_the_encoder_in_bf16_and_keeps_softmax_and_losses_in_float
     from seqtext.models.classifier import ClassifierConfig, TextClassifier
 
     torch.manual_seed(0)
-    model = TextClassifier(ClassifierConfig(embedding_size=8, hidden_size=8, attention_size=8), vocab_size=20, num_classes=3).eval()
+    config = ClassifierConfig(embedding_size=8, hidden_size=8, attention_size=8)
+    model = TextClassifier(config, vocab_size=20, num_classes=3).eval()
     ids = torch.randint(4, 20, (2, 7))
     lengths = torch.tensor([7, 4])
     mask = torch.arange(7)[None, :] < lengths[:, None]
@@ -75,7 +76,8 @@ def test_a_bf16_run_validates_like_fp32_and_its_card_says_so(short_runs):
     cards = {name: json.loads((run / "best" / "card.json").read_text()) for name, run in short_runs.items()}
     assert cards["bf16"]["precision"] == {"trained": "bf16", "asked": "bf16", "why": "as asked"}
     assert cards["fp32"]["precision"]["trained"] == "fp32"
-    figures = {name: [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()] for name, run in short_runs.items()}
+    figures = {name: [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+               for name, run in short_runs.items()}  # fmt: skip
     validation = {name: [e for e in entries if e["split"] == "validation"] for name, entries in figures.items()}
     assert [e["step"] for e in validation["bf16"]] == [e["step"] for e in validation["fp32"]] == [30, 60]
     for ours, theirs in zip(validation["bf16"], validation["fp32"]):  # 200 sentences: 0.03 is six of them

@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -259,3 +260,59 @@ def test_sigterm_lets_the_request_in_flight_finish(lm_run):
     finally:
         server.kill()
         server.wait()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _workers(pid: int) -> list[int]:
+    """The worker processes of the server ``pid`` (multiprocessing's spawned children, not its resource tracker)."""
+    return [child for child in _children(pid) if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
+
+
+@pytest.mark.slow
+def test_workers_answer_as_one_worker_does_and_reload_and_stop_together(trained_run, sst2_model, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    single, single_base = start(run, "--workers", "1", threads=1)
+    several, base = start(run, "--workers", "2", threads=1)
+    try:
+        assert len(_workers(several.pid)) == 2
+        request = {"texts": TEXTS, "explain": True}
+        wanted = httpx.post(f"{single_base}/v1/classify", json=request).json()["predictions"]
+        with ThreadPoolExecutor(8) as pool:  # enough at once that both workers answer
+            answers = list(pool.map(lambda _: httpx.post(f"{base}/v1/classify", json=request).json(), range(40)))
+        for answer in answers:
+            for ours, theirs in zip(answer["predictions"], wanted, strict=True):
+                assert ours["label"] == theirs["label"] and ours["attention"] == theirs["attention"]
+                assert all(abs(ours["probs"][k] - v) < 1e-6 for k, v in theirs["probs"].items())
+        assert httpx.get(f"{base}/v1/model").json()["card"] == httpx.get(f"{single_base}/v1/model").json()["card"]
+        shutil.rmtree(run / "best")
+        shutil.copytree(sst2_model / "best", run / "best")
+        several.send_signal(signal.SIGHUP)  # each worker is replaced by one that loads the new checkpoint
+        new = seqtext.load(sst2_model).card["validation"]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            seen = {json.dumps(httpx.get(f"{base}/v1/model").json()["card"]["validation"]) for _ in range(10)}
+            if seen == {json.dumps(new)}:
+                break
+            time.sleep(0.2)
+        assert seen == {json.dumps(new)}
+        workers = _workers(several.pid)
+        several.send_signal(signal.SIGTERM)
+        assert several.wait(30) == 0
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    finally:
+        for server in (single, several):
+            server.kill()
+            server.wait()
