@@ -1,10 +1,11 @@
 """What the default classifier's parts are worth, on validation: seqtext's default recipe (`seqtext recipe
 default`) on a dataset, and the same with one part changed at a time: no vectors, frozen vectors, both
 (a frozen copy beside the fine-tuned one), a closed vocabulary (the training split's words only), no
-n-gram bag. Each run is `seqtext train --data NAME --out runs/ablation/NAME-VARIANT [overrides]`, seed 0;
-a run already there is read, not trained again. Reported: the best validation accuracy and macro-F1
-(where the default's settings are chosen), and the share of the validation and test splits' tokens that
-the run's vocabulary turns into <unk> (the open vocabulary's effect). Test accuracy is not read here.
+n-gram bag; and two levers, longer texts and adversarial training. Each run is
+`seqtext train --data NAME --out runs/ablation/NAME-VARIANT [overrides]`, seed 0; a run already there is
+read, not trained again. Reported: the best validation accuracy and macro-F1 (where the default's
+settings are chosen), and the share of the validation and test splits' tokens that the run's vocabulary
+turns into <unk> (the open vocabulary's effect). Test accuracy is not read here.
 
     python bench/vectors_ablation.py sst2 trec [--variants default novectors ...] [--extra --train.epochs 4]
 """
@@ -33,6 +34,10 @@ VARIANTS = {
     "both": ["--model.vectors_trainable", "both"],
     "closedvocab": ["--model.vectors_vocab", "0"],
     "nobag": ["--model.ngrams", "0"],
+    # two levers beside the parts: longer texts (the bag and the encoder read 1,000 tokens, not 400), and
+    # adversarial training on the embeddings (Miyato et al. 2016) at a move of 3 (L2 over each text)
+    "long": ["--data.max_length", "1000"],
+    "adversarial": ["--train.adversarial", "3.0"],
 }
 
 
