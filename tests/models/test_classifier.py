@@ -81,7 +81,7 @@ def test_pooling_without_attention_returns_none_and_penalty_only_when_asked():
         ("cell", "rnn", "model.cell must be one of lstm, gru"),
         ("dropout", 1.0, "model.dropout must be in [0, 1)"),
         ("num_layers", 0, "model.num_layers must be at least 1"),
-        ("ngrams", 3, "model.ngrams must be 0, 1 or 2, not 3"),
+        ("ngrams", 3, "model.ngrams must be 0, 1, 2 or auto, not 3"),
         ("ngram_buckets", 0, "model.ngram_buckets must be at least 1"),
         ("ngram_loss", "sum", "model.ngram_loss must be joint or separate, not 'sum'"),
     ],
