@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--test-size", type=int, default=5000, help="a stratified sample of the test split (0: all 25,000)")
     parser.add_argument("--encoder", default=str(ROOT / "runs" / "reviews-lm"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--png", default=str(ROOT / "bench" / "few_labels.png"))
+    parser.add_argument("--png", help="the plot (default: bench/SECTION.png, the section's name)")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
@@ -94,14 +94,9 @@ def main() -> None:
             results["NBSVM-bi"][size] = float((baseline.predict(test["text"]) == test["label"]).mean())
             print(f"{size} labels, NBSVM-bi: {results['NBSVM-bi'][size]:.4f}", flush=True)
     print(json.dumps(results, indent=2))
-    figure, axes = plt.subplots(figsize=(6, 4))
-    for label, points in results.items():
-        axes.plot(list(points), list(points.values()), marker="o", label=label)
-    axes.set_xscale("log")
-    axes.set(xlabel="labelled training reviews", ylabel=f"test accuracy ({len(test):,} reviews)", title="IMDB with few labels")
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(args.png, dpi=120)
+    section = "few_labels" if args.models == list(MODELS) else "_".join(["few_labels", *args.models])
+    png = Path(args.png or ROOT / "bench" / f"{section}.png")
+    plot(results, len(test), png)
     header = "| labels | " + " | ".join(results) + " |\n|---:|" + "---:|" * len(results)
     rows = [f"| {size:,} | " + " | ".join(f"{results[k][size]:.4f}" for k in results) + " |" for size in args.sizes]
     command = (
@@ -116,10 +111,22 @@ def main() -> None:
         + header
         + "\n"
         + "\n".join(rows)
-        + f"\n\n![few labels]({Path(args.png).name})"
+        + f"\n\n![few labels]({png.name})"
     )
     if not args.no_write:
-        write_section("few_labels" if args.models == list(MODELS) else "_".join(["few_labels", *args.models]), body)
+        write_section(section, body)
+
+
+def plot(results: dict[str, dict[int, float]], tested: int, path: Path) -> None:
+    """Test accuracy against the number of labels, a line a model."""
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for label, points in results.items():
+        axes.plot(list(points), list(points.values()), marker="o", label=label)
+    axes.set_xscale("log")
+    axes.set(xlabel="labelled training reviews", ylabel=f"test accuracy ({tested:,} reviews)", title="IMDB with few labels")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
 
 
 if __name__ == "__main__":

@@ -122,3 +122,25 @@ def test_bf16_generation_is_seeded_and_scores_like_fp32(lm_run):
     ours, theirs = reference.score("ROMEO:" + text), reference.score("ROMEO:" + reference.generate("ROMEO:", length=200, seed=3))
     assert abs(ours["loss"] - theirs["loss"]) < 0.35  # a sample as likely, to the fp32 model, as an fp32 sample
     assert abs(model.score(text)["loss"] - reference.score(text)["loss"]) < 0.02
+
+
+@pytest.mark.parametrize(
+    ("recipe", "overrides"),
+    [
+        ("sine.yaml", ["--model.hidden_size", "16"]),  # a forecaster: its series is float64, its loss MSE
+        ("reviews-lm.yaml", ["--data.dataset", "{text}", "--model.embedding_size", "16", "--model.hidden_size", "16",
+                             "--tokenizer.vocab_size", "300", "--model.adaptive_cutoffs", "[100]", "--train.max_minutes", "null",
+                             "--data.corpus_splits", "train",
+                             "--batching.batch_size", "4", "--batching.bptt", "16"]),  # a word LM, its adaptive softmax
+    ],
+)  # fmt: skip
+def test_every_kind_trains_in_bf16_and_its_losses_stay_float32(recipe, overrides, tmp_path, shakespeare_slice):
+    overrides = [o.replace("{text}", str(shakespeare_slice)) for o in overrides]
+    base = ["--train.max_steps", "6", "--train.eval_every", "3", "--train.precision", "bf16", *overrides]
+    result = train(load_recipe(RECIPES / recipe, base), tmp_path / "run", progress=False)
+    entries = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    validation = [e for e in entries if e["split"] == "validation"]
+    assert [e["step"] for e in validation] == [3, 6] and all(e["loss"] == e["loss"] < 1e6 for e in validation)
+    assert result["steps"] == 6
+    card = json.loads((tmp_path / "run" / "best" / "card.json").read_text())
+    assert card["precision"]["trained"] == "bf16"
