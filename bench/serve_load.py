@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import seqtext  # noqa: E402
 from bench.common import write_section  # noqa: E402
 from seqtext.pipeline import load_labelled  # noqa: E402
-from tests.server import start  # noqa: E402
+from tests.server import start, worker_pids  # noqa: E402
 
 LEVELS = (1, 8, 32)
 BAD = [
@@ -91,7 +91,8 @@ def clients(base: str, texts: list[str], count: int, seconds: float, per_request
             "errors": errors, "requests": requests}  # fmt: skip
 
 
-async def soak(base: str, texts: list[str], total: int, pid: int, concurrency: int = 8) -> dict:
+async def soak(base: str, texts: list[str], total: int, pids: list[int], concurrency: int = 8) -> dict:
+    """``total`` requests, one in five bad; the largest RSS of the serving processes ``pids`` after 1,000 and at the end."""
     sent, wrong, rss_1000 = 0, 0, None
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
 
@@ -114,9 +115,9 @@ async def soak(base: str, texts: list[str], total: int, pid: int, concurrency: i
             batch = min(concurrency, total - sent)
             await asyncio.gather(*(one(sent + k) for k in range(batch)))
             sent += batch
-            if sent >= 1000 and rss_1000 is None:
-                rss_1000 = rss_mib(pid)
-    return {"requests": total, "wrong": wrong, "rss_1000": rss_1000, "rss_end": rss_mib(pid)}
+            if sent >= min(1000, total // 2) and rss_1000 is None:  # (a short soak: after half of it)
+                rss_1000 = max(rss_mib(pid) for pid in pids)
+    return {"requests": total, "wrong": wrong, "rss_1000": rss_1000, "rss_end": max(rss_mib(pid) for pid in pids)}
 
 
 def offline(run: str, texts: list[str]) -> dict:
@@ -136,22 +137,24 @@ def offline(run: str, texts: list[str]) -> dict:
     return {"in_process": in_process, "command": command}
 
 
-def measure(name: str, run: str, seconds: float, soak_requests: int, per_request: tuple[int, ...]) -> dict:
+def measure(name: str, run: str, seconds: float, soak_requests: int, per_request: tuple[int, ...], workers: int) -> dict:
+    """One model served by ``workers`` processes (1: one process with torch's default threads)."""
     model = seqtext.load(run)
     data = load_labelled(model.recipe)
     texts = [" ".join(t.split()) for t in data.splits["test"]["text"]]
-    found = {"offline": offline(run, texts), "levels": []}
+    found = {"offline": offline(run, texts), "levels": [], "workers": workers}
     print(f"{name} offline: {found['offline']}", flush=True)
-    server, base = start(run)
+    server, base = start(run, "--workers", str(workers))
     try:
         with tempfile.TemporaryDirectory() as scratch:
             for size in per_request:
                 for count in LEVELS:
                     level = clients(base, texts, count, seconds, size, Path(scratch))
                     found["levels"].append(level)
-                    print(f"{name} {level}", flush=True)
-        found["peak_rss"] = rss_mib(server.pid, "VmHWM")
-        found["soak"] = asyncio.run(soak(base, texts, soak_requests, server.pid))
+                    print(f"{name} {workers} workers {level}", flush=True)
+        pids = worker_pids(server)
+        found["peak_rss"] = max(rss_mib(pid, "VmHWM") for pid in pids)
+        found["soak"] = asyncio.run(soak(base, texts, soak_requests, pids))
         print(f"{name} soak {found['soak']}", flush=True)
         found["alive"] = httpx.get(f"{base}/health").status_code == 200
     finally:
@@ -167,7 +170,8 @@ def section(results: dict, argv: list[str]) -> str:
         f"`python bench/serve_load.py {' '.join(argv)}`: `seqtext serve` on loopback (requests that come while the",
         "model is busy share its next call), driven by wrk: each connection sends the next request as soon as its",
         "answer comes, one or 16 test texts a request. Offline: the same texts through `model.predict` in one",
-        "process, and `seqtext predict --file` timed whole (process start and model loading included).",
+        "process, and `seqtext predict --file` timed whole (process start and model loading included). With N workers",
+        "(`seqtext serve --workers N`) each process has one torch thread; RSS is the largest worker's.",
         "",
         "| model | clients | texts a request | texts/s | vs offline batch | p50 ms | p99 ms | errors | requests |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -195,11 +199,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="per client level (default: 20)")
     parser.add_argument("--soak", type=int, default=10_000, help="requests in the soak (default: 10,000)")
     parser.add_argument("--per-request", type=int, nargs="+", default=[1, 16], help="texts a request (default: 1 16)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1], help="seqtext serve --workers, each in turn (default: 1)")
     args = parser.parse_args()
     results = {}
     for spec in args.run:
         name, _, run = spec.partition("=")
-        results[name] = measure(name, run, args.seconds, args.soak, tuple(args.per_request))
+        for workers in args.workers:
+            results[f"{name}, {workers} worker{'s' if workers > 1 else ''}"] = measure(
+                name, run, args.seconds, args.soak, tuple(args.per_request), workers
+            )
     write_section("serve_load", section(results, sys.argv[1:]))
 
 

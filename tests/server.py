@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -42,3 +43,18 @@ def start(run, *args: str, threads: int | None = None, timeout: float = 30.0) ->
             time.sleep(0.1)
     server.kill()
     raise RuntimeError(f"the server did not start in {timeout:.0f} s")
+
+
+def worker_pids(server: subprocess.Popen) -> list[int]:
+    """The processes that answer requests: the server itself, or with --workers N its N spawned workers
+    (multiprocessing's spawn_main children; not its resource tracker)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            spawned = parent == server.pid and b"spawn_main" in (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if spawned:
+            found.append(int(stat.parent.name))
+    return sorted(found) or [server.pid]

@@ -17,7 +17,7 @@ import seqtext
 from seqtext.cli import build_parser
 from seqtext.serve import Limits, create_app
 
-from .server import start
+from .server import start, worker_pids
 
 TEXTS = ["a gorgeous , witty , seductive movie .", "dull and lifeless", "it 's a charming and often affecting journey ."]
 
@@ -262,24 +262,6 @@ def test_sigterm_lets_the_request_in_flight_finish(lm_run):
         server.wait()
 
 
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (from /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def _workers(pid: int) -> list[int]:
-    """The worker processes of the server ``pid`` (multiprocessing's spawned children, not its resource tracker)."""
-    return [child for child in _children(pid) if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
-
-
 @pytest.mark.slow
 def test_workers_answer_as_one_worker_does_and_reload_and_stop_together(trained_run, sst2_model, tmp_path):
     run = tmp_path / "run"
@@ -287,7 +269,7 @@ def test_workers_answer_as_one_worker_does_and_reload_and_stop_together(trained_
     single, single_base = start(run, "--workers", "1", threads=1)
     several, base = start(run, "--workers", "2", threads=1)
     try:
-        assert len(_workers(several.pid)) == 2
+        assert len(worker_pids(several)) == 2
         request = {"texts": TEXTS, "explain": True}
         wanted = httpx.post(f"{single_base}/v1/classify", json=request).json()["predictions"]
         with ThreadPoolExecutor(8) as pool:  # enough at once that both workers answer
@@ -308,7 +290,7 @@ def test_workers_answer_as_one_worker_does_and_reload_and_stop_together(trained_
                 break
             time.sleep(0.2)
         assert seen == {json.dumps(new)}
-        workers = _workers(several.pid)
+        workers = worker_pids(several)
         several.send_signal(signal.SIGTERM)
         assert several.wait(30) == 0
         assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
