@@ -43,6 +43,8 @@ def wrap(saved: checkpoint.Checkpoint, int8: bool = False, precision: str = "fp3
     """A loaded checkpoint as the object for its kind, its layers made int8 when asked, computing in ``precision``."""
     from seqtext import precision as precisions
 
+    if int8 and precision == "auto":  # int8 layers: fp32 around them, wherever bf16 would win
+        precision = "fp32"
     chosen, _ = precisions.resolve(precision, next(saved.model.parameters()).device)
     if int8:
         if saved.kind not in ("classifier", "language_model"):
@@ -78,7 +80,8 @@ def train(
     ``keep_tokenizer``. ``overrides`` set recipe fields: ``train__lr=1e-3`` or ``train={"lr": 1e-3}``,
     ``seed=1`` (the data section as ``data__field=``, since ``data`` is the data itself). ``out`` is the run
     directory (default ``runs/RECIPE_NAME`` for a file, else a new ``runs/KIND-DATE-TIME``); ``resume``
-    continues the run in it. The model comes back on the device it trained on.
+    continues the run in it. The model comes back on the device it trained on, computing in fp32 whatever
+    ``train.precision`` was (``seqtext.load(model.run_dir, precision="bf16")`` for bf16).
     """
     from seqtext.recipe import for_data
     from seqtext.training import pick_device

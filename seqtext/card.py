@@ -40,7 +40,7 @@ def card_problem(card) -> str | None:
         isinstance(tokenizer, dict) and isinstance(tokenizer.get("kind"), str) and _is_count(tokenizer.get("vocab_size"))
     ):
         return "tokenizer must have a kind and a vocab_size"
-    for name in ("data", "validation", "versions"):
+    for name in ("data", "validation", "versions", "precision"):
         if card.get(name) is not None and not isinstance(card[name], dict):
             return f"{name} must be a mapping"
     for name, sizes in (card.get("data") or {}).items():
@@ -77,6 +77,10 @@ def card_lines(card: dict) -> list[tuple[str, str]]:
         step = validation.pop("step", None)
         figures = ", ".join(f"{name} {_number(value)}" for name, value in validation.items())
         rows.append(("validation", f"{figures}" + (f" (step {step})" if step is not None else "")))
+    trained = card.get("precision") or {}
+    if isinstance(trained.get("trained"), str):
+        asked = f" (train.precision {trained.get('asked')})" if trained.get("asked") != trained["trained"] else ""
+        rows.append(("precision", f"trained in {trained['trained']}{asked}"))
     versions = card.get("versions") or {}
     rows.append(("versions", " · ".join(f"{name} {version}" for name, version in versions.items())))
     rows.append(("date", str(card.get("date"))))

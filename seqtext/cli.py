@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-length", type=int, default=2000, help="tokens one generate request may ask (default: 2,000)")
     serve.add_argument("--workers", type=int, metavar="N",
                        help="processes serving at once, each with its own model and one torch thread "
-                       "(default: one a core, at most 8)")  # fmt: skip
+                       "(default: one a core, at most 8, for a classifier; one for a language model)")  # fmt: skip
     serve.add_argument("--batch-wait-ms", type=float, default=0.0,
                        help="how long a classify request also waits for others to share its model call; those that "
                        "arrive while the model is busy share the next one anyway (default: 0)")  # fmt: skip
@@ -513,7 +513,7 @@ def _export(args: argparse.Namespace, extra: list[str]) -> int:
 
 def _serve(args: argparse.Namespace, extra: list[str]) -> int:
     _needs("serve", "fastapi", "uvicorn")
-    from seqtext.serve import Limits, default_workers, serve
+    from seqtext.serve import Limits, serve
 
     for name in ("max_texts", "max_chars", "max_length"):
         if getattr(args, name) < 1:
@@ -522,11 +522,10 @@ def _serve(args: argparse.Namespace, extra: list[str]) -> int:
         raise ConfigError(f"--port must be in 0..65535, not {args.port}")
     limits = Limits(args.max_texts, args.max_chars, args.max_length, args.batch_wait_ms / 1000)
     api_key = args.api_key or _read_key(args.api_key_file) or os.environ.get("SEQTEXT_API_KEY") or None
-    workers = default_workers() if args.workers is None else args.workers
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, not {workers}")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, not {args.workers}")
     return serve(args.checkpoint, args.host, args.port, api_key=api_key, int8=args.int8, precision=args.precision,
-                 limits=limits, workers=workers)  # fmt: skip
+                 limits=limits, workers=args.workers)  # fmt: skip
 
 
 def _read_key(path: str | None) -> str | None:

@@ -33,11 +33,11 @@ def resolve(name: str, device: torch.device | str, where: str = "precision") -> 
     """``name`` as a concrete precision for ``device``: (fp32 or bf16, why)."""
     device = torch.device(device)
     check(name, where)
-    if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+    if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
         raise ConfigError(f"{where} is bf16, but {torch.cuda.get_device_name(device)} has no bf16", where)
     if name != "auto":
         return name, "as asked"
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
         return "fp32", "this GPU has no bf16"
     speedup = bf16_speedup(str(device))
     chosen = "bf16" if speedup >= AUTO_MARGIN else "fp32"
@@ -48,7 +48,12 @@ def resolve(name: str, device: torch.device | str, where: str = "precision") -> 
 def bf16_speedup(device: str) -> float:
     """fp32 time / bf16 time of one LSTM forward and backward (batch 32, 32 steps, 256 wide) on ``device``."""
     device = torch.device(device)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    # a backward pass, whatever the caller's mode (seqtext.load(..., precision="auto") under torch.no_grad())
+    with (
+        torch.inference_mode(False),
+        torch.enable_grad(),
+        torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
+    ):
         torch.manual_seed(0)
         lstm = torch.nn.LSTM(256, 256, batch_first=True).to(device)
         x = torch.randn(32, 32, 256, device=device)
@@ -71,8 +76,10 @@ def _best_time(lstm: torch.nn.LSTM, x: torch.Tensor, precision: str, repeats: in
 
 
 def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractContextManager:
-    """A context that runs the forward pass in ``precision`` (fp32: changes nothing)."""
+    """A context that runs the forward pass in ``precision``, fp32 (changes nothing) or bf16; resolve auto first."""
     device = torch.device(device)
+    if precision not in ("fp32", "bf16"):
+        raise ConfigError(f"precision must be fp32 or bf16 here (auto is resolved first), not {precision!r}", "precision")
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)

@@ -20,7 +20,7 @@ lets the requests in flight finish (uvicorn's graceful shutdown).
 """
 
 import asyncio
-import dataclasses
+import functools
 import json
 import logging
 import os
@@ -50,7 +50,6 @@ from seqtext.predict import readable_problem
 
 log = logging.getLogger("seqtext.serve")
 OPEN_PATHS = ("/health", "/")  # answered without the API key: liveness, and the page that asks for the key
-SETTINGS_ENV = "SEQTEXT_SERVE_SETTINGS"  # how serve_workers hands its settings to each worker process
 WORKER_START = 120.0  # seconds a new worker may take to import torch and load the model (a large one, a busy machine)
 
 
@@ -352,10 +351,11 @@ async def _too_large(size: str, limit: int, scope, receive, send) -> None:
     await JSONResponse({"error": message}, status_code=413, headers=headers)(scope, receive, send)
 
 
-def create_app(source: str | Path, *, api_key: str | None = None, int8: bool = False, precision: str = "fp32",
+def create_app(source: "str | Path | Served", *, api_key: str | None = None, int8: bool = False, precision: str = "fp32",
                limits: Limits = Limits()) -> FastAPI:  # fmt: skip
-    """The server's ASGI app for the model at ``source`` (loaded now: a bad path fails before any port is bound)."""
-    served = Served(source, int8, precision)
+    """The server's ASGI app for the model at ``source`` (loaded now: a bad path fails before any port is
+    bound), or for a model already loaded (a ``Served``; ``int8`` and ``precision`` are then its own)."""
+    served = source if isinstance(source, Served) else Served(source, int8, precision)
 
     def predict(texts: list[str]) -> list:
         model = served.model
@@ -389,7 +389,7 @@ def create_app(source: str | Path, *, api_key: str | None = None, int8: bool = F
     @app.get("/v1/model", responses=ERRORS)
     async def model_card() -> dict:
         model, card = served.model, served.card
-        return {"kind": model.kind, "name": served.name, "labels": getattr(model, "labels", None), "int8": int8,
+        return {"kind": model.kind, "name": served.name, "labels": getattr(model, "labels", None), "int8": served.int8,
                 "precision": model.precision, "limits": limits.__dict__, "card": _without_paths(card)}  # fmt: skip
 
     @app.post("/v1/classify", responses=REQUEST_ERRORS)
@@ -585,14 +585,19 @@ def _validation_message(err: RequestValidationError) -> str:
 
 
 def serve(source: str | Path, host: str = "127.0.0.1", port: int = 8000, *, api_key: str | None = None,
-          int8: bool = False, precision: str = "fp32", limits: Limits = Limits(), workers: int = 1) -> int:  # fmt: skip
-    """Serve until SIGTERM or Ctrl-C; requests in flight finish first (uvicorn then ends the process by
-    the signal it caught, as a supervisor expects). ``workers`` > 1: that many processes share the port,
-    each with its own copy of the model and one torch thread (``serve_workers``)."""
+          int8: bool = False, precision: str = "fp32", limits: Limits = Limits(), workers: int | None = None) -> int:  # fmt: skip
+    """Serve until SIGTERM or Ctrl-C; requests in flight finish first. One process ends by the signal it
+    caught, as a supervisor expects; ``workers`` > 1 processes share the port, each with its own copy of the
+    model and one torch thread (``serve_workers``). None: one a core for a classifier (``default_workers``),
+    one for a language model (each would hold the model and its generation slots). The model loads first,
+    so a bad checkpoint fails before any port is bound."""
+    served = Served(source, int8, precision)
+    if workers is None:
+        workers = default_workers() if served.model.kind == "classifier" else 1
     if workers > 1:
-        return serve_workers(source, host, port, workers, api_key=api_key, int8=int8, precision=precision, limits=limits)
-    server = make_server(source, host, port, api_key=api_key, int8=int8, precision=precision, limits=limits)
-    _say_serving(server.config.app.state.served, host, port, api_key, "")
+        return serve_workers(served, host, port, workers, api_key=api_key, limits=limits)
+    server = make_server(served, host, port, api_key=api_key, limits=limits)
+    _say_serving(served, host, port, api_key, "")
     server.run()
     return 0 if server.started else 2  # not started: uvicorn logged why (the port is taken, say)
 
@@ -604,55 +609,65 @@ def _say_serving(served: "Served", host: str, port: int, api_key: str | None, wo
 
 
 def default_workers() -> int:
-    """Worker processes for ``seqtext serve``: one a core this process may run on, at most 8."""
+    """Worker processes for serving a classifier: one a core this process may run on, at most 8."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, min(cores, 8))
 
 
-def serve_workers(source: str | Path, host: str, port: int, workers: int, **settings) -> int:
-    """``workers`` processes (uvicorn's supervisor) on one socket, each building the app from the settings
-    in $SEQTEXT_SERVE_SETTINGS with one torch thread: one Python process no longer parses every request.
-    The model is loaded here first, so that a bad checkpoint fails before any port is bound. SIGHUP
-    replaces the workers one at a time, each new one loading the model again; one that cannot load it
-    (a save still being written) is dropped and the old one keeps serving. SIGTERM stops them all, each
-    letting its requests in flight finish."""
+def serve_workers(served: "Served", host: str, port: int, workers: int, *, api_key: str | None, limits: Limits) -> int:
+    """``workers`` processes (uvicorn's supervisor) on one socket, each building the app with
+    ``app_from_settings`` (handed over pickled, never through the environment: it holds the API key) with
+    one torch thread, so that one Python process no longer parses every request; each runs at the
+    precision ``served`` resolved. SIGHUP replaces the workers one at a time, each new one loading the
+    checkpoint again; the first that cannot load it (a save still being written) is dropped and the restart
+    stops there: the workers not yet replaced keep the old model, those replaced serve the new one.
+    SIGTERM stops them all, each letting its requests in flight finish; returns 0 then, 2 when a worker
+    could not start."""
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
-    limits = settings["limits"]
-    served = Served(source, settings["int8"], settings["precision"])
-    os.environ[SETTINGS_ENV] = json.dumps({"source": str(source), **settings, "limits": dataclasses.asdict(limits)})
-    config = uvicorn.Config(f"{__name__}:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                            log_level="warning", timeout_graceful_shutdown=limits.graceful, access_log=False,
-                            http=HeaderDeadline, timeout_worker_healthcheck=WORKER_START)  # fmt: skip
+    settings = {"source": str(served.source), "api_key": api_key, "int8": served.int8,
+                "precision": served.model.precision, "limits": limits}  # fmt: skip
+    config = uvicorn.Config(functools.partial(app_from_settings, settings), factory=True, host=host, port=port,
+                            workers=workers, log_level="warning", timeout_graceful_shutdown=limits.graceful,
+                            access_log=False, http=HeaderDeadline, timeout_worker_healthcheck=WORKER_START)  # fmt: skip
     socket = config.bind_socket()
-    _say_serving(served, host, port, settings["api_key"], f" ({workers} worker processes)")
-    del served  # each worker loads its own
-    Multiprocess(config, sockets=[socket]).run()
-    return 0
+    _say_serving(served, host, port, api_key, f" ({workers} worker processes)")
+    supervisor = Multiprocess(config, sockets=[socket])
+    supervisor.run()
+    return 2 if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes) else 0
 
 
-def app_from_environment() -> FastAPI:
-    """The app of one worker of ``serve_workers``, from the settings it left in the environment."""
+def app_from_settings(settings: dict) -> FastAPI:
+    """The app of one worker of ``serve_workers``; a checkpoint it cannot load ends the worker as one
+    that failed to start (uvicorn's code), so that a restart keeps the old worker."""
+    import sys
+
     import torch
+    from uvicorn.config import STARTUP_FAILURE
 
-    settings = json.loads(os.environ[SETTINGS_ENV])
-    limits = Limits(**settings.pop("limits"))
-    HeaderDeadline.timeout = limits.header_timeout
+    settings = dict(settings)
+    limits = settings.pop("limits")
+    HeaderDeadline.timeout = limits.header_timeout  # this process serves this one app
     torch.set_num_threads(1)  # one process a core
-    return create_app(settings.pop("source"), limits=limits, **settings)
+    try:
+        return create_app(settings.pop("source"), limits=limits, **settings)
+    except SeqtextError as err:
+        log.error("seqtext: a worker could not load its model: %s", err)
+        sys.exit(STARTUP_FAILURE)
 
 
-def make_server(source: str | Path, host: str = "127.0.0.1", port: int = 8000, *, api_key: str | None = None,
+def make_server(source: "str | Path | Served", host: str = "127.0.0.1", port: int = 8000, *, api_key: str | None = None,
                 int8: bool = False, precision: str = "fp32", limits: Limits = Limits()):  # fmt: skip
     """The uvicorn server ``serve`` runs (its ``run()`` blocks; in a thread other than the main one it
     leaves signals alone)."""
     import uvicorn
 
     app = create_app(source, api_key=api_key, int8=int8, precision=precision, limits=limits)
-    HeaderDeadline.timeout = limits.header_timeout
+    protocol = type("HeaderDeadline", (HeaderDeadline,), {"timeout": limits.header_timeout})  # this server's own
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=limits.graceful,
-                            access_log=False, http=HeaderDeadline)  # fmt: skip
+                            access_log=False, http=protocol)  # fmt: skip
     return uvicorn.Server(config)
 
 
@@ -661,7 +676,7 @@ class HeaderDeadline(H11Protocol):
     sends its headers a byte at a time (or nothing) is closed after ``timeout`` seconds, instead of
     holding a connection slot for as long as it likes. uvicorn's own keep-alive timeout covers idle
     connections only once a first response is done. ``timeout`` is the process's (``Limits.header_timeout``:
-    set by ``make_server``, or by each worker)."""
+    ``make_server`` gives each server a subclass of its own; a worker of ``serve_workers`` sets it)."""
 
     timeout: float = Limits.header_timeout
     deadline: asyncio.TimerHandle | None = None

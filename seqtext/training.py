@@ -154,13 +154,12 @@ class _Run:
         self.recipe, self.config, self.out_dir, self.log = recipe, recipe.train, out_dir, log
         self.shard, self.started_group = join_process_group(self.config.device)
         self.device = process_device(pick_device(self.config.device), self.shard)
-        resolved = precision.resolve(self.config.precision, self.device, "train.precision")
-        self.precision, why = self.shard.from_main(resolved)  # auto: every process takes the first one's choice
+        kind = kinds.get(recipe.kind)
+        saved = self._saved_run(kind.name, resume)
+        self.precision, why = self._precision(saved)
         if self.config.precision == "auto" and self.shard.main:
             log(f"seqtext: train.precision auto -> {self.precision}: {why}")
         self.precision_card = {"trained": self.precision, "asked": self.config.precision, "why": why}
-        kind = kinds.get(recipe.kind)
-        saved = self._saved_run(kind.name, resume)
         self.task = kind.load("task")(recipe, saved, log, data)
         self.model = self.task.model.to(self.device)
         if self.shard.world > 1:
@@ -204,6 +203,14 @@ class _Run:
             log(f"seqtext: {per_epoch:,} steps an epoch: {epochs} epochs instead of {self.config.epochs}, "
                 f"to reach train.min_steps {self.config.min_steps:,}{capped}")  # fmt: skip
         return epochs
+
+    def _precision(self, saved: checkpoint.Checkpoint | None) -> tuple[str, str]:
+        """train.precision made concrete, and why. A resumed ``auto`` run keeps what it chose when it started
+        (measured again, it might switch halfway); every process takes the first one's choice."""
+        before = ((saved.card.get("precision") or {}) if saved is not None else {}).get("trained")
+        if self.config.precision == "auto" and before in ("fp32", "bf16"):
+            return before, "as the run chose when it started"
+        return self.shard.from_main(precision.resolve(self.config.precision, self.device, "train.precision"))
 
     def _saved_run(self, kind: str, resume: bool) -> checkpoint.Checkpoint | None:
         """The checkpoint to resume from (``resume``), or None after checking that the directory holds no run."""

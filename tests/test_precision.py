@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import seqtext
 from seqtext import precision
@@ -144,3 +145,39 @@ def test_every_kind_trains_in_bf16_and_its_losses_stay_float32(recipe, overrides
     assert result["steps"] == 6
     card = json.loads((tmp_path / "run" / "best" / "card.json").read_text())
     assert card["precision"]["trained"] == "bf16"
+    saved = load_file(str(tmp_path / "run" / "last" / "trainer.safetensors"))
+    carried = {k: v for k, v in saved.items() if k.startswith("task.")}
+    assert all(v.dtype == torch.float32 for v in carried.values())  # a language model's state, saved as fp32
+    assert ("task.state.0" in carried) == (recipe == "reviews-lm.yaml")
+
+
+def test_a_resumed_auto_run_keeps_its_first_choice_and_the_bag_it_chose(sst2_slice, tmp_path):
+    from seqtext.recipe import for_data
+
+    def recipe(steps):
+        overrides = ["--train.max_steps", str(steps), "--train.eval_every", "2", "--train.precision", "auto", *TINY_MODEL,
+                     "--model.embedding_size", "50", "--model.vectors_vocab", "100", "--model.ngram_buckets", "64"]  # fmt: skip
+        return for_data(None, overrides, str(sst2_slice))
+
+    train(recipe(2), tmp_path / "run", progress=False)
+    first = json.loads((tmp_path / "run" / "last" / "card.json").read_text())["precision"]
+    train(recipe(4), tmp_path / "run", resume=True, progress=False)  # the recipe given again, ngrams: auto in it
+    card = json.loads((tmp_path / "run" / "last" / "card.json").read_text())
+    assert first["asked"] == "auto" and first["trained"] in ("fp32", "bf16")
+    assert card["precision"] == {"trained": first["trained"], "asked": "auto", "why": "as the run chose when it started"}
+    assert card["recipe"]["model"]["ngrams"] == 2 and seqtext.load(tmp_path / "run" / "last").recipe.model.ngrams == 2
+
+
+def test_auto_measures_under_no_grad_int8_keeps_fp32_and_autocast_wants_a_concrete_precision(short_runs):
+    with torch.no_grad():
+        assert precision.bf16_speedup.__wrapped__("cpu") > 0
+    with torch.inference_mode():
+        assert precision.bf16_speedup.__wrapped__("cpu") > 0
+    assert seqtext.load(short_runs["fp32"], int8=True, precision="auto").precision == "fp32"
+    with pytest.raises(seqtext.SeqtextError, match="precision must be fp32 or bf16 here"):
+        precision.autocast("auto", "cpu")
+
+
+def test_info_shows_the_precision_a_model_trained_in(short_runs, capsys):
+    assert main(["info", str(short_runs["bf16"])]) == 0
+    assert "trained in bf16" in capsys.readouterr().out

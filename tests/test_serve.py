@@ -298,3 +298,11 @@ def test_workers_answer_as_one_worker_does_and_reload_and_stop_together(trained_
         for server in (single, several):
             server.kill()
             server.wait()
+
+
+def test_each_server_keeps_its_own_header_deadline(trained_run):
+    from seqtext.serve import make_server
+
+    quick = make_server(trained_run, limits=Limits(header_timeout=0.5))
+    usual = make_server(trained_run)
+    assert (quick.config.http.timeout, usual.config.http.timeout) == (0.5, Limits().header_timeout)

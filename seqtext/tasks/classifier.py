@@ -101,6 +101,8 @@ class ClassifierTask:
                 raise DataError(f"{saved.path}: the data's labels {ours} differ from the run's {theirs}")
             self.model = saved.model
             self.vectors_card = (saved.card.get("data") or {}).get("vectors")
+            if recipe.model.ngrams == "auto":  # a recipe given anew on resume: what the run chose
+                recipe.model.ngrams = saved.model.config.ngrams
         else:
             prepared = self._build(recipe, log, data)
         self.runner, self.shard = self.model, Shard()

@@ -100,7 +100,7 @@ class LanguageModelTask:
 
     def carried(self) -> dict[str, torch.Tensor]:
         """The state of every stream (L, B, H), gathered from all processes (a collective under torchrun)."""
-        state = None if self.state is None else [s.cpu() for s in self.state]
+        state = None if self.state is None else [s.float().cpu() for s in self.state]  # float32 under bf16 too
         if self.shard.world > 1:
             parts = [None] * self.shard.world
             dist.all_gather_object(parts, state)
