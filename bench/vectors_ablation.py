@@ -7,7 +7,7 @@ read, not trained again. Reported: the best validation accuracy and macro-F1 (wh
 settings are chosen), and the share of the validation and test splits' tokens that the run's vocabulary
 turns into <unk> (the open vocabulary's effect). Test accuracy is not read here.
 
-    python bench/vectors_ablation.py sst2 trec [--variants default novectors ...] [--extra --train.epochs 4]
+    python bench/vectors_ablation.py sst2 trec [--variants default novectors ...] [--jobs 2] [--extra --train.epochs 4]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,13 +88,16 @@ def main() -> None:
     parser.add_argument("datasets", nargs="+")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "ablation")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once, one thread each (default: 1)")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="overrides for every run (last option)")
     args = parser.parse_args()
+    pairs = [(dataset, variant) for dataset in args.datasets for variant in args.variants]
+    with ThreadPoolExecutor(args.jobs) as pool:  # each run is its own process
+        outs = list(pool.map(lambda pair: run(*pair, args.runs, args.extra), pairs))
     rows = []
-    for dataset in args.datasets:
-        for variant in args.variants:
-            rows.append(row(dataset, variant, run(dataset, variant, args.runs, args.extra)))
-            print(json.dumps(rows[-1]), flush=True)
+    for (dataset, variant), out in zip(pairs, outs):
+        rows.append(row(dataset, variant, out))
+        print(json.dumps(rows[-1]), flush=True)
     command = " ".join(["python bench/vectors_ablation.py", *args.datasets, *(["--extra", *args.extra] if args.extra else [])])
     write_section("vectors_ablation_" + "_".join(args.datasets), table(rows, command))
 
