@@ -6,8 +6,10 @@
     model = seqtext.train("recipes/sst2.yaml", train__epochs=1)
     seqtext.evaluate(model)                               # accuracy, macro-F1, per class, confusion
 
-The pipeline, module by module: ``data`` (datasets, label maps) -> ``tokenizer`` -> ``batching`` ->
-models -> ``train`` -> ``evaluate`` and ``generate``; ``api`` is the layer above them all. The names
+The pipeline, module by module: ``readers`` and ``data`` (files, datasets, splits; ``labels`` for label
+maps, ``vectors`` for word vectors) -> ``tokenizer`` -> ``batching`` -> ``models`` -> ``training`` (one
+loop; each kind's step in ``tasks``; ``precision`` for bf16) -> ``evaluation`` and ``generate``; ``api``
+is the layer above them all, and ``serve`` and ``export`` put a model behind an application. The names
 below are imported when first used, so that ``import seqtext`` (and the command line) start fast.
 """
 

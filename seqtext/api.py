@@ -263,7 +263,7 @@ class Classifier(Model):
     def predict_stream(self, texts: Iterable[str], chunk_size: int = CHUNK_SIZE) -> Iterator:
         """Predictions for texts as they come (the lines of a long file), in order, ``chunk_size`` at a time,
         in memory bounded by the chunk."""
-        from seqtext.evaluation import release_freed_memory
+        from seqtext.batching import release_freed_memory
 
         if not isinstance(chunk_size, int) or chunk_size < 1:
             raise ConfigError(f"chunk_size must be at least 1, not {chunk_size!r}", "chunk_size")

@@ -9,6 +9,8 @@ in windows of T steps, for truncated back-propagation through time.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import itertools
 import math
 from collections.abc import Iterator, Sequence
@@ -27,6 +29,24 @@ from seqtext.tokenizer import PAD_ID, UNK_ID, Tokenizer
 # Texts sorted together by length: 100 batches' worth. Batches cut by max_tokens alone have no count of
 # texts to scale by; they take the pool of 100 batches of 64 (changing it would change their epochs).
 POOL_SIZE_BY_TOKENS = 6400
+
+MAX_TOKENS = 8192  # padded tokens per evaluation batch: bounds the activations, whatever the text lengths
+# Evaluation batches are padded to a multiple of this many tokens. oneDNN keeps a cached kernel, and the
+# heap keeps the memory, for every batch shape it has seen: over a long file with every length from 1 to
+# 2,000 that grows without end. A few dozen shapes keep it bounded (bench/memory.py measures both).
+SHAPE_MULTIPLE = 32
+
+
+@functools.cache
+def _malloc_trim():
+    return getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only
+
+
+def release_freed_memory() -> None:
+    """Give the heap's free pages back to the system between chunks of a long file (glibc's
+    ``malloc_trim``; nothing where there is none), so that a streamed pass does not creep upwards."""
+    if (trim := _malloc_trim()) is not None:
+        trim(0)
 
 
 class EncodedTexts(Dataset):

@@ -38,8 +38,8 @@ from torch import nn
 
 from seqtext import kinds
 from seqtext.card import card_markdown, card_problem, model_card
-from seqtext.data import LabelMap
 from seqtext.errors import CheckpointError, ConfigError, DataError
+from seqtext.labels import LabelMap
 from seqtext.recipe import load_recipe
 from seqtext.tokenizer import Tokenizer
 

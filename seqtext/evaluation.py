@@ -5,8 +5,6 @@ models: the mean cross-entropy of every next character in nats, bits per charact
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +12,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from seqtext.batching import BucketBatchSampler, EncodedTexts, LMStreams, collate
+from seqtext.batching import (
+    MAX_TOKENS,
+    SHAPE_MULTIPLE,
+    BucketBatchSampler,
+    EncodedTexts,
+    LMStreams,
+    collate,
+    release_freed_memory,
+)
 from seqtext.checkpoint import Checkpoint
 from seqtext.data import IN_MEMORY, encode_labels, load_splits, read_text_file, split_corpus, split_file
 from seqtext.errors import DataError
@@ -24,24 +30,6 @@ from seqtext.nn import IGNORE_INDEX
 from seqtext.readers import iter_rows
 from seqtext.recipe import load_recipe
 from seqtext.tokenizer import UNK_ID
-
-MAX_TOKENS = 8192  # padded tokens per evaluation batch: bounds the activations, whatever the text lengths
-# Evaluation batches are padded to a multiple of this many tokens. oneDNN keeps a cached kernel, and the
-# heap keeps the memory, for every batch shape it has seen: over a long file with every length from 1 to
-# 2,000 that grows without end. A few dozen shapes keep it bounded (bench/memory.py measures both).
-SHAPE_MULTIPLE = 32
-
-
-@functools.cache
-def _malloc_trim():
-    return getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only
-
-
-def release_freed_memory() -> None:
-    """Give the heap's free pages back to the system between chunks of a long file (glibc's
-    ``malloc_trim``; nothing where there is none), so that a streamed pass does not creep upwards."""
-    if (trim := _malloc_trim()) is not None:
-        trim(0)
 
 
 @torch.no_grad()

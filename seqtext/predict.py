@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from rich.text import Text
 
-from seqtext.batching import BucketBatchSampler, collate
-from seqtext.evaluation import MAX_TOKENS, SHAPE_MULTIPLE
+from seqtext.batching import MAX_TOKENS, SHAPE_MULTIPLE, BucketBatchSampler, collate
 from seqtext.models.classifier import TextClassifier
 from seqtext.tokenizer import Tokenizer
 

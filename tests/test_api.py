@@ -328,3 +328,20 @@ def test_label_names_name_integer_labels(tmp_path, rows):
         again.evaluate(data={"test": {"text": ["a film"], "label": [2]}})
     with pytest.raises(seqtext.ConfigError, match=r"data.label_names must not repeat a name"):
         seqtext.train({"kind": "classifier", "data": {"label_names": ["a", "a"]}}, out=tmp_path / "x", data={"train": numbered})
+
+
+def test_loading_predicting_and_serving_import_neither_datasets_nor_pandas(trained_run):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, seqtext\n"
+        f"model = seqtext.load({str(trained_run)!r})\n"
+        "model.predict(['a fine movie'])\n"
+        "list(model.predict_stream(['a', 'b']))\n"
+        "from seqtext.serve import create_app\n"
+        f"create_app({str(trained_run)!r})\n"
+        "print(sorted(name for name in ('datasets', 'pandas', 'pyarrow') if name in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
