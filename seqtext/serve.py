@@ -356,14 +356,8 @@ def create_app(source: "str | Path | Served", *, api_key: str | None = None, int
     """The server's ASGI app for the model at ``source`` (loaded now: a bad path fails before any port is
     bound), or for a model already loaded (a ``Served``; ``int8`` and ``precision`` are then its own)."""
     served = source if isinstance(source, Served) else Served(source, int8, precision)
-
-    def predict(texts: list[str]) -> list:
-        model = served.model
-        return model.predict(texts)
-
-    batcher = Batcher(predict, limits.batch_wait, limits.batch_chars)
+    batcher = Batcher(lambda texts: served.model.predict(texts), limits.batch_wait, limits.batch_chars)
     ClassifyRequest, GenerateRequest = request_models(limits)
-    generating = threading.BoundedSemaphore(limits.generations)
 
     async def lifespan(app: FastAPI):
         batcher.start()
@@ -377,9 +371,7 @@ def create_app(source: "str | Path | Served", *, api_key: str | None = None, int
 
     app = FastAPI(title="seqtext", summary=f"{served.model.kind} {served.name}", lifespan=lifespan)
     app.state.served, app.state.batcher, app.state.limits = served, batcher, limits
-
     app.add_middleware(Gate, api_key=api_key, max_body=limits.max_body, drain_body=limits.drain_body)
-
     _add_error_handlers(app)
 
     @app.get("/health")
@@ -391,6 +383,19 @@ def create_app(source: "str | Path | Served", *, api_key: str | None = None, int
         model, card = served.model, served.card
         return {"kind": model.kind, "name": served.name, "labels": getattr(model, "labels", None), "int8": served.int8,
                 "precision": model.precision, "limits": limits.__dict__, "card": _without_paths(card)}  # fmt: skip
+
+    _add_classify(app, served, batcher, limits, ClassifyRequest)
+    _add_generate(app, served, limits, GenerateRequest)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(resources.files("seqtext").joinpath("static/index.html").read_text(encoding="utf-8"))
+
+    return app
+
+
+def _add_classify(app: FastAPI, served: "Served", batcher: "Batcher", limits: Limits, ClassifyRequest) -> None:
+    """POST /v1/classify: the texts through the batcher (requests that come together share a model call)."""
 
     @app.post("/v1/classify", responses=REQUEST_ERRORS)
     async def classify(request: ClassifyRequest) -> JSONResponse:
@@ -406,6 +411,12 @@ def create_app(source: "str | Path | Served", *, api_key: str | None = None, int
             return JSONResponse(answer)  # as it is: FastAPI's check of a returned dict costs more than the model here
         body = await asyncio.get_running_loop().run_in_executor(None, json.dumps, answer)  # megabytes: off the event loop
         return Response(body, media_type="application/json")
+
+
+def _add_generate(app: FastAPI, served: "Served", limits: Limits, GenerateRequest) -> None:
+    """POST /v1/generate: at most ``limits.generations`` at once, each holding a slot that comes back
+    whatever happens to its client."""
+    generating = threading.BoundedSemaphore(limits.generations)
 
     @app.post("/v1/generate", responses={**REQUEST_ERRORS, 200: EVENTS, 503: _error("all generation slots busy")})
     async def generate(request: GenerateRequest):
@@ -433,12 +444,6 @@ def create_app(source: "str | Path | Served", *, api_key: str | None = None, int
             raise
         slot.release()
         return {"text": text, "model": served.name}
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def page() -> HTMLResponse:
-        return HTMLResponse(resources.files("seqtext").joinpath("static/index.html").read_text(encoding="utf-8"))
-
-    return app
 
 
 def _add_error_handlers(app: FastAPI) -> None:
