@@ -19,20 +19,15 @@ import torch
 
 from seqtext.errors import ConfigError
 
-PRECISIONS = ("fp32", "bf16", "auto")
+PRECISIONS = ("fp32", "bf16", "auto")  # also in recipe.py and cli.py, which must not import torch
 AUTO_MARGIN = 1.1  # auto takes bf16 only when its step is at least this much faster: never a loss to fp32
-
-
-def check(name: str, where: str = "precision") -> str:
-    if name not in PRECISIONS:
-        raise ConfigError(f"{where} must be fp32, bf16 or auto, not {name!r}", where)
-    return name
 
 
 def resolve(name: str, device: torch.device | str, where: str = "precision") -> tuple[str, str]:
     """``name`` as a concrete precision for ``device``: (fp32 or bf16, why)."""
     device = torch.device(device)
-    check(name, where)
+    if name not in PRECISIONS:
+        raise ConfigError(f"{where} must be fp32, bf16 or auto, not {name!r}", where)
     if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
         raise ConfigError(f"{where} is bf16, but {torch.cuda.get_device_name(device)} has no bf16", where)
     if name != "auto":
