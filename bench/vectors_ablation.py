@@ -39,6 +39,10 @@ VARIANTS = {
     # adversarial training on the embeddings (Miyato et al. 2016) at a move of 3 (L2 over each text)
     "long": ["--data.max_length", "1000"],
     "adversarial": ["--train.adversarial", "3.0"],
+    # the next levers: in-domain vectors (skip-gram on IMDB train + unlabelled, beside GloVe; made by
+    # experiments/indomain_vectors/make_vectors.py), and a wider encoder
+    "indomain": ["--model.vectors", str(ROOT / "runs" / "vectors" / "glove+imdb.100d.vec"), "--model.embedding_size", "178"],
+    "wide": ["--model.hidden_size", "256", "--model.attention_size", "256"],
 }
 
 
