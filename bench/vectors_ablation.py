@@ -102,8 +102,10 @@ def main() -> None:
     for (dataset, variant), out in zip(pairs, outs):
         rows.append(row(dataset, variant, out))
         print(json.dumps(rows[-1]), flush=True)
-    command = " ".join(["python bench/vectors_ablation.py", *args.datasets, *(["--extra", *args.extra] if args.extra else [])])
-    write_section("vectors_ablation_" + "_".join(args.datasets), table(rows, command))
+    subset = args.variants != list(VARIANTS)  # a subset of the variants gets a section of its own
+    command = " ".join(["python bench/vectors_ablation.py", *args.datasets, *(["--variants", *args.variants] if subset else []),
+                        *(["--extra", *args.extra] if args.extra else [])])  # fmt: skip
+    write_section("_".join(["vectors_ablation", *args.datasets, *(args.variants if subset else [])]), table(rows, command))
 
 
 if __name__ == "__main__":
