@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import seqtext  # noqa: E402
 from bench.common import write_section  # noqa: E402
-from seqtext.models.charlm import CharLM, LanguageModelConfig  # noqa: E402
+from seqtext.models.language_model import LanguageModelConfig, RecurrentLanguageModel  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUTS = {
@@ -95,7 +95,7 @@ def throughput(vocab: int = 30000, batch: int = 32, bptt: int = 70, steps: int =
     rates = {}
     for name, options in OUTPUTS.items():
         torch.manual_seed(0)
-        model = CharLM(LanguageModelConfig(128, 256, 1, dropout=0.0, **options), vocab).train()
+        model = RecurrentLanguageModel(LanguageModelConfig(128, 256, 1, dropout=0.0, **options), vocab).train()
         optimizer = torch.optim.Adam(model.parameters(), 1e-3)
         ids = torch.randint(vocab, (batch, bptt))
         targets = torch.distributions.Exponential(torch.tensor(1 / 800.0)).sample((batch, bptt)).long().clamp(max=vocab - 1)

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import median, write_section  # noqa: E402
 from seqtext import precision  # noqa: E402
 from seqtext.generate import Sampling, generate, next_ids  # noqa: E402
-from seqtext.models.charlm import CharLM, LanguageModelConfig  # noqa: E402
+from seqtext.models.language_model import LanguageModelConfig, RecurrentLanguageModel  # noqa: E402
 from seqtext.tokenizer import Tokenizer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ BATCHES = (1, 16, 64)
 
 
 @torch.inference_mode()
-def plain_loop(model: CharLM, prompt_ids: list[int], length: int, batch: int, generator: torch.Generator) -> None:
+def plain_loop(model: RecurrentLanguageModel, prompt_ids: list[int], length: int, batch: int, generator: torch.Generator) -> None:
     """The tutorial way: the prompt in one pass, then ``model(next_char, state)`` once per character."""
     ids = torch.tensor(prompt_ids)[None, :].expand(batch, -1)
     logits, state = model(ids)
@@ -71,7 +71,7 @@ def sampling_rates(model, tokenizer, chars: int, repeats: int) -> dict[int, dict
     return rates
 
 
-def step_bound(model: CharLM, batch: int, calls: int = 300) -> float:
+def step_bound(model: RecurrentLanguageModel, batch: int, calls: int = 300) -> float:
     """Characters/s if a step cost only one fused matrix product per layer, (B, in + H) x (in + H, 4H) with
     its bias, plus the output layer's (B, H) x (H, V): the time of exactly those products, measured."""
     config, products = model.config, []
@@ -104,7 +104,7 @@ def matmul_gflops(repeats: int, size: int = 2048, dtype: torch.dtype = torch.flo
     return 2 * size**3 / median(times) / 1e9
 
 
-def training_rate(model: CharLM, batch: int, bptt: int, steps: int, kind: str = "fp32") -> float:
+def training_rate(model: RecurrentLanguageModel, batch: int, bptt: int, steps: int, kind: str = "fp32") -> float:
     """Tokens/s of the library's model trained as the task trains it: forward (under autocast for bf16), loss,
     backward, clipping, AdamW."""
     torch.manual_seed(0)
@@ -144,7 +144,7 @@ def main() -> None:
     tokenizer = Tokenizer.load(ROOT / "vocab" / "shakespeare-char.json")
     config = LanguageModelConfig(embedding_size=128, hidden_size=512, num_layers=2)
     torch.manual_seed(0)
-    model = CharLM(config, tokenizer.vocab_size).eval()
+    model = RecurrentLanguageModel(config, tokenizer.vocab_size).eval()
     rates = sampling_rates(model, tokenizer, args.chars, args.repeats)
     bounds = {batch: step_bound(model, batch) for batch in BATCHES}
     dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}

@@ -43,7 +43,7 @@ from seqtext.labels import LabelMap
 from seqtext.recipe import load_recipe
 from seqtext.tokenizer import Tokenizer
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a classifier's attention weights under pooling.attention. (kinds.Kind.renamed)
 JSON_LIMIT = 2**20  # config.json, card.json, labels.json: a few KB in practice
 # tokenizer.json (and trainer.json): a 30,000-word vocabulary or a BPE vocabulary with its merges is a few MB
 TOKENIZER_LIMIT = 64 * 2**20
@@ -183,18 +183,31 @@ def load(path: str | Path, kind: str | None = None, device: str | torch.device =
     model_config, model_args = _model_config(registered, config, where), config["model_args"]
     _check_recipe(config, where)
     weights, shapes = _weights_header(directory)
+    renamed = registered.renamed if config["format_version"] < 2 else ()
+    shapes = {_renamed(name, renamed): shape for name, shape in shapes.items()}
     _check_sizes(model_config, model_args, shapes, where)
     with torch.device("meta"):  # sizes only: nothing is allocated
         _check_shapes(_build(registered, model_config, model_args, where), shapes, directory / "model.safetensors")
     label_map, tokenizer = _read_vocabularies(directory, registered, model_args)
     model = _build(registered, model_config, model_args, where)
     try:
-        load_model(model, str(weights))
+        if renamed:  # an older format: its names read as today's (shapes checked above, so strict=False misses only ties)
+            model.load_state_dict({_renamed(k, renamed): v for k, v in load_file(str(weights)).items()}, strict=False)
+        else:
+            load_model(model, str(weights))
     except (SafetensorError, RuntimeError, OSError) as err:
         raise CheckpointError(
             f"{directory}/model.safetensors: unreadable or not matching config.json ({str(err).splitlines()[0]})"
         ) from None
     return Checkpoint(directory, config, model.to(device).eval(), tokenizer, label_map)
+
+
+def _renamed(name: str, renamed: tuple[tuple[str, str], ...]) -> str:
+    """A weight's name in an older checkpoint format, as the model names it now."""
+    for old, new in renamed:
+        if name.startswith(old):
+            return new + name[len(old) :]
+    return name
 
 
 def _read_config(directory: Path, kind: str | None) -> dict:

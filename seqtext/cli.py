@@ -414,7 +414,7 @@ def _predict(args: argparse.Namespace, extra: list[str]) -> int:
     from seqtext.predict import EMPTY, html_page, readable_problem
 
     model = api.wrap(checkpoint.load(args.checkpoint, kind="classifier"), args.int8, args.precision)
-    if (args.explain or args.html) and model.config.pooling not in ("attention", "self_attention"):
+    if (args.explain or args.html) and not model.module.pooling.explains:
         raise ConfigError(f"this model pools by {model.config.pooling}: it has no attention to show")
     if args.html:  # fail before any output, not after
         _make_folder_for(args.html)

@@ -24,8 +24,8 @@ from seqtext.batching import (
 from seqtext.checkpoint import Checkpoint
 from seqtext.data import IN_MEMORY, encode_labels, load_splits, read_text_file, split_corpus, split_file
 from seqtext.errors import DataError
-from seqtext.models.charlm import CharLM
 from seqtext.models.classifier import TextClassifier
+from seqtext.models.language_model import RecurrentLanguageModel
 from seqtext.nn import IGNORE_INDEX
 from seqtext.readers import iter_rows
 from seqtext.recipe import load_recipe
@@ -222,7 +222,7 @@ def _file_chunks(
 
 @torch.no_grad()
 def evaluate_language_model(
-    model: CharLM,
+    model: RecurrentLanguageModel,
     ids: torch.Tensor,
     batch_size: int = 16,
     bptt: int = 256,

@@ -130,7 +130,7 @@ def _graph(model, module: nn.Module):
         graph = ClassifierGraph(module)
         ids = torch.tensor([[5, 6, 7, 8, 9, 10, 11], [11, 12, 13, 14, 0, 0, 0], [14, 15, 0, 0, 0, 0, 0]])  # (3, 7), padded
         lengths = torch.tensor([7, 4, 2])
-        outputs = ["probs", "attention"] if module.config.pooling in ("attention", "self_attention") else ["probs"]
+        outputs = ["probs", "attention"] if module.pooling.explains else ["probs"]
         axes = {
             "ids": {0: "batch", 1: "time"},
             "lengths": {0: "batch"},

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from seqtext.errors import ConfigError, DataError
-from seqtext.models.charlm import CharLM, State
+from seqtext.models.language_model import RecurrentLanguageModel, State
 from seqtext.precision import at_least_fp32, autocast
 from seqtext.tokenizer import SPECIAL_TOKENS, UNK_ID, Tokenizer
 
@@ -100,9 +100,9 @@ def next_ids(logits: torch.Tensor, sampling: Sampling, generator: torch.Generato
 
 
 class Stepper:
-    """One step of a ``CharLM`` (in eval mode) from its own weights, without ``nn.LSTM``'s per-call overhead."""
+    """One step of a ``RecurrentLanguageModel`` (in eval mode) from its own weights, without ``nn.LSTM``'s per-call overhead."""
 
-    def __init__(self, model: CharLM, dtype: torch.dtype | None = None):
+    def __init__(self, model: RecurrentLanguageModel, dtype: torch.dtype | None = None):
         """``dtype`` bfloat16: the weights of the matrix products in bf16 (the state and the gates' nonlinearities
         stay float32). None: the model's own."""
         rnn, self.cell = model.rnn, model.config.cell
@@ -227,7 +227,7 @@ def check_request(tokenizer: Tokenizer, prompt: str, length: int, num_samples: i
 
 
 def generate(
-    model: CharLM,
+    model: RecurrentLanguageModel,
     tokenizer: Tokenizer,
     prompt: str,
     length: int = 500,

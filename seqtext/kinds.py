@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from torch import nn
 
 from seqtext.errors import ConfigError
-from seqtext.models.charlm import CharLM, LanguageModelConfig
 from seqtext.models.classifier import ClassifierConfig, TextClassifier
 from seqtext.models.forecaster import Forecaster, ForecasterConfig
+from seqtext.models.language_model import LanguageModelConfig, RecurrentLanguageModel
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class Kind:
     report: str  # prints an evaluation for people, "module:function"
     aliases: tuple[str, ...] = ()  # older names, still read in recipes and checkpoints
     text: bool = True  # reads text through a tokenizer
+    # weight-name prefixes in checkpoints of format 1 and the names they have now (seqtext/checkpoint.py)
+    renamed: tuple[tuple[str, str], ...] = ()
 
     def load(self, attribute: str):
         """The object named by ``task``, ``api`` or ``report``."""
@@ -47,11 +49,12 @@ KINDS = {
             api="seqtext.api:Classifier",
             report="seqtext.report:print_evaluation",
             aliases=("classification",),
+            renamed=(("attention.", "pooling.attention."),),  # the attention poolings, before nn.POOLINGS
         ),
         Kind(
             "language_model",
             LanguageModelConfig,
-            CharLM,
+            RecurrentLanguageModel,
             task="seqtext.tasks.language_model:LanguageModelTask",
             api="seqtext.api:LanguageModel",
             report="seqtext.report:print_language_model_evaluation",

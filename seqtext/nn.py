@@ -16,7 +16,6 @@ from seqtext.tokenizer import PAD_ID
 # reference_lstm: seqtext/cells.py's LSTM with back-propagation written by hand, for study (slow: a Python loop)
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "reference_lstm": LSTMLayer}
 IGNORE_INDEX = -100  # a target that is not scored: padding, or an unknown word (cross_entropy's default)
-POOLINGS = ("attention", "self_attention", "mean", "max", "last", "concat")  # concat: last, max and mean (ULMFiT)
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -201,3 +200,101 @@ def last_pool(h: torch.Tensor, lengths: torch.Tensor, bidirectional: bool) -> to
         return forward
     half = h.shape[2] // 2
     return torch.cat([forward[:, :half], h[:, 0, half:]], dim=-1)  # (B, D)
+
+
+class Pooling(nn.Module):
+    """One vector a text from the encoder's states, the signature every pooling shares (AllenNLP's seq2vec
+    encoders): h (B, T, D), mask (B, T), lengths (B,) -> context (B, output_size), and the weights it pooled
+    with ((B, T), (B, r, T)) where it has them, else None. Built as ``POOLINGS[name](D, model_config)``."""
+
+    explains = False  # its weights say which tokens a prediction looked at (predict --explain, exports)
+
+    def __init__(self, input_size: int, config):
+        super().__init__()
+        self.output_size = input_size
+
+    @staticmethod
+    def sizes(config) -> dict[str, int]:
+        """The config's sizes that some weight of this pooling has (checked against a checkpoint's weights)."""
+        return {}
+
+    def penalty(self, weights: torch.Tensor | None) -> torch.Tensor | None:
+        """A term for the loss, or None."""
+        return None
+
+
+class AttentionPooling(Pooling):
+    explains = True
+
+    def __init__(self, input_size: int, config):
+        super().__init__(input_size, config)
+        self.attention = AdditiveAttention(input_size, config.attention_size)
+
+    @staticmethod
+    def sizes(config) -> dict[str, int]:
+        return {"attention_size": config.attention_size}
+
+    def forward(self, h, mask, lengths):
+        return self.attention(h, mask)  # (B, D), (B, T)
+
+
+class SelfAttentionPooling(Pooling):
+    explains = True
+
+    def __init__(self, input_size: int, config):
+        super().__init__(input_size, config)
+        self.attention = SelfAttentivePooling(input_size, config.attention_size, config.attention_heads)
+        self.output_size = self.attention.output_size
+        self.penalty_weight = config.attention_penalty
+
+    @staticmethod
+    def sizes(config) -> dict[str, int]:
+        return {"attention_size": config.attention_size, "attention_heads": config.attention_heads}
+
+    def forward(self, h, mask, lengths):
+        return self.attention(h, mask)  # (B, r * D), (B, r, T)
+
+    def penalty(self, weights):
+        return SelfAttentivePooling.penalty(weights) if self.penalty_weight > 0 else None
+
+
+class MeanPooling(Pooling):
+    def forward(self, h, mask, lengths):
+        return mean_pool(h, mask), None  # (B, D)
+
+
+class MaxPooling(Pooling):
+    def forward(self, h, mask, lengths):
+        return max_pool(h, mask), None  # (B, D)
+
+
+class LastPooling(Pooling):
+    def __init__(self, input_size: int, config):
+        super().__init__(input_size, config)
+        self.bidirectional = config.bidirectional
+
+    def forward(self, h, mask, lengths):
+        return last_pool(h, lengths, self.bidirectional), None  # (B, D)
+
+
+class ConcatPooling(LastPooling):
+    """ULMFiT's concat pooling: the last state, the maximum and the mean."""
+
+    def __init__(self, input_size: int, config):
+        super().__init__(input_size, config)
+        self.output_size = 3 * input_size
+
+    def forward(self, h, mask, lengths):
+        last = last_pool(h, lengths, self.bidirectional)  # (B, D)
+        return torch.cat([last, max_pool(h, mask), mean_pool(h, mask)], dim=1), None  # (B, 3D)
+
+
+# model.pooling's names; a new pooling is a Pooling subclass and one line here
+POOLINGS: dict[str, type[Pooling]] = {
+    "attention": AttentionPooling,
+    "self_attention": SelfAttentionPooling,
+    "mean": MeanPooling,
+    "max": MaxPooling,
+    "last": LastPooling,
+    "concat": ConcatPooling,
+}

@@ -26,9 +26,9 @@ import yaml
 
 from seqtext import kinds
 from seqtext.errors import ConfigError, DataError
-from seqtext.models.charlm import LanguageModelConfig
 from seqtext.models.classifier import ClassifierConfig
 from seqtext.models.forecaster import ForecasterConfig
+from seqtext.models.language_model import LanguageModelConfig
 from seqtext.readers import BAD_ROW_POLICIES
 from seqtext.tokenizer import KINDS as TOKENIZER_KINDS
 

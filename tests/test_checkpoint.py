@@ -118,6 +118,25 @@ def test_a_newer_format_is_refused(copy):
         checkpoint.load(copy)
 
 
+def test_a_format_1_classifier_reads_its_attention_under_the_names_of_today(copy):
+    """Format 1 kept the attention pooling's weights under attention.*; format 2 under pooling.attention.*."""
+    from safetensors.torch import load_file, save_file
+
+    today = checkpoint.load(copy).model
+    weights = load_file(str(copy / "model.safetensors"))
+    assert {"pooling.attention.w.weight", "pooling.attention.v.weight"} <= weights.keys()
+    save_file({k.replace("pooling.attention.", "attention."): v for k, v in weights.items()}, str(copy / "model.safetensors"))
+    with pytest.raises(DataError, match="'attention.v.weight' is in the file, not in the model"):
+        checkpoint.load(copy)  # the old names under today's format number are refused
+    _edit_config(copy, format_version=1)
+    older = checkpoint.load(copy).model
+    assert all(torch.equal(a, b) for a, b in zip(today.state_dict().values(), older.state_dict().values(), strict=True))
+    del weights["pooling.attention.w.bias"]  # the renamed file must still hold every weight
+    save_file({k.replace("pooling.attention.", "attention."): v for k, v in weights.items()}, str(copy / "model.safetensors"))
+    with pytest.raises(DataError, match="no pooling.attention.w.bias in the file"):
+        checkpoint.load(copy)
+
+
 def test_weights_that_do_not_match_the_config_are_refused(copy):
     model = checkpoint.load(copy).config["model"]
     _edit_config(copy, model={**model, "hidden_size": 32})

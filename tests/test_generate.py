@@ -15,7 +15,7 @@ from seqtext.generate import (
     generate,
     next_ids,
 )
-from seqtext.models.charlm import CharLM, LanguageModelConfig
+from seqtext.models.language_model import LanguageModelConfig, RecurrentLanguageModel
 from seqtext.tokenizer import Tokenizer
 
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n"
@@ -28,7 +28,7 @@ def tokenizer():
 
 def _model(tokenizer, cell="lstm", layers=2):
     torch.manual_seed(1)
-    return CharLM(LanguageModelConfig(8, 12, layers, cell), tokenizer.vocab_size).eval()
+    return RecurrentLanguageModel(LanguageModelConfig(8, 12, layers, cell), tokenizer.vocab_size).eval()
 
 
 @pytest.mark.parametrize("vocab", ["characters", "words"])
@@ -36,7 +36,7 @@ def _model(tokenizer, cell="lstm", layers=2):
 def test_the_fast_step_equals_the_model(tokenizer, cell, layers, vocab):
     size = tokenizer.vocab_size if vocab == "characters" else TABLE_LIMIT + 1  # a table, or a projection per step
     torch.manual_seed(1)
-    model = CharLM(LanguageModelConfig(8, 12, layers, cell), size).eval().double()
+    model = RecurrentLanguageModel(LanguageModelConfig(8, 12, layers, cell), size).eval().double()
     ids = torch.randint(4, size, (3, 9))
     expected, _ = model(ids)
     stepper = Stepper(model)

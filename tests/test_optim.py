@@ -28,7 +28,7 @@ def test_layer_decay_scales_each_layer_by_the_layers_above_it():
     assert lrs["embedding.weight"] == 2.0 * 0.5**3  # layer 0 of 0..3
     assert lrs["encoder.forward_layers.0.weight_hh_l0"] == lrs["encoder.forward_layers.0.bias_ih_l0"] == 2.0 * 0.5**2
     assert lrs["encoder.forward_layers.1.weight_ih_l0"] == 2.0 * 0.5
-    assert lrs["head.weight"] == lrs["attention.w.weight"] == 2.0
+    assert lrs["head.weight"] == lrs["pooling.attention.w.weight"] == 2.0
     assert len(by_parameter) == len(list(model.parameters()))  # every parameter in exactly one group
     decayed = {id(p) for group in optimizer.param_groups if group["weight_decay"] > 0 for p in group["params"]}
     assert id(model.embedding.weight) not in decayed and id(model.head.weight) in decayed and id(model.head.bias) not in decayed
@@ -66,8 +66,8 @@ def test_unfreezing_trains_one_more_layer_each_epoch():
     for epoch in range(4):
         unfreeze_for_epoch(model, epoch)
         trainable.append(sorted({name.split(".")[0] for name, p in model.named_parameters() if p.requires_grad}))
-    assert trainable[0] == ["attention", "head"] and trainable[1] == ["attention", "encoder", "head"]
-    assert trainable[2] == trainable[3] == ["attention", "embedding", "encoder", "head"]
+    assert trainable[0] == ["head", "pooling"] and trainable[1] == ["encoder", "head", "pooling"]
+    assert trainable[2] == trainable[3] == ["embedding", "encoder", "head", "pooling"]
 
 
 def test_a_gradually_unfrozen_run_leaves_the_frozen_layers_as_they_were(sst2_slice, tmp_path):

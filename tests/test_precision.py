@@ -47,11 +47,11 @@ def test_autocast_runs_the_encoder_in_bf16_and_keeps_softmax_and_losses_in_float
 
 
 def test_the_adaptive_softmax_scores_in_float32_under_bf16():
-    from seqtext.models.charlm import CharLM, LanguageModelConfig
+    from seqtext.models.language_model import LanguageModelConfig, RecurrentLanguageModel
 
     torch.manual_seed(0)
     config = LanguageModelConfig(embedding_size=16, hidden_size=16, num_layers=1, output="adaptive", adaptive_cutoffs=[10])
-    model = CharLM(config, vocab_size=40).eval()
+    model = RecurrentLanguageModel(config, vocab_size=40).eval()
     ids, targets = torch.randint(0, 40, (2, 9)), torch.randint(0, 40, (2, 9))
     with precision.autocast("bf16", "cpu"):
         losses, _, _ = model.token_losses(ids, targets)

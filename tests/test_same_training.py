@@ -48,3 +48,13 @@ def test_numbers_within_the_tolerance_and_nan_alike():
     assert not close(1.0, 1.1, 1e-6)
     assert close(float("nan"), float("nan"), 1e-6) and not close(float("nan"), 1.0, 1e-6)
     assert close(torch.tensor([float("nan"), 1.0]), torch.tensor([float("nan"), 1.0 + 1e-9]), 1e-6)
+
+
+def test_renamed_prefixes_read_the_old_names_as_the_new_ones():
+    tensors = {"attention.w.weight": 1, "attention_x": 2, "head.weight": 3}
+    assert same_training.renamed(tensors, [("attention.", "pooling.attention.")]) == {
+        "pooling.attention.w.weight": 1,
+        "attention_x": 2,
+        "head.weight": 3,
+    }
+    assert same_training.renamed(tensors, []) == tensors

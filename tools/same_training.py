@@ -3,6 +3,11 @@ with both and compares ``metrics.jsonl`` (all but the wall-clock fields) and eve
 tensor of ``best/`` and ``last/``, bit for bit, or within ``--rtol`` where two kernels may round apart.
 
     python tools/same_training.py --against COMMIT [--steps 300] [--recipe recipes/sst2.yaml] [--rtol 0]
+                                  [--renamed OLD=NEW ...]
+
+Extra options (``--tokenizer.kind word``) go to both runs. ``--renamed attention.=pooling.attention.``
+compares the other commit's weights named ``attention.*`` with this tree's ``pooling.attention.*``: a
+refactoring that renames a module keeps every value.
 
 The other commit is checked out with ``git worktree`` into a temporary folder and run with this venv's
 Python, so both use the same torch. Exit status 0 when everything is equal, 1 when anything differs.
@@ -27,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CLOCK_FIELDS = ("elapsed_s", "tokens_per_s")  # wall time: never equal between two runs
 
 
-def train(tree: Path, recipe: str, out: Path, steps: int) -> float:
+def train(tree: Path, recipe: str, out: Path, steps: int, extra: list[str] = ()) -> float:
     """Train ``steps`` steps of ``recipe`` with the code in ``tree``; the wall-clock seconds it took."""
     env = {**os.environ, "PYTHONPATH": str(tree), "CUDA_VISIBLE_DEVICES": ""}
     command = [
@@ -39,7 +44,7 @@ def train(tree: Path, recipe: str, out: Path, steps: int) -> float:
         "--out",
         str(out),
     ]
-    command += ["--max-steps", str(steps), "--seed", "0", "--train.device", "cpu"]
+    command += ["--max-steps", str(steps), "--seed", "0", "--train.device", "cpu", *extra]
     started = time.perf_counter()
     subprocess.run(command, check=True, cwd=tree, env=env, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
@@ -71,7 +76,16 @@ def close(a, b, rtol: float) -> bool:
     return math.isclose(a, b, rel_tol=rtol, abs_tol=rtol)
 
 
-def differences(ours: Path, theirs: Path, rtol: float = 0.0) -> list[str]:
+def renamed(tensors: dict, renames: list[tuple[str, str]]) -> dict:
+    """``tensors`` with each name that starts with an old prefix given the new one."""
+    out = {}
+    for key, value in tensors.items():
+        old, new = next(((old, new) for old, new in renames if key.startswith(old)), ("", ""))
+        out[new + key[len(old) :]] = value
+    return out
+
+
+def differences(ours: Path, theirs: Path, rtol: float = 0.0, renames: list[tuple[str, str]] = ()) -> list[str]:
     found = []
     mine, other = metrics(ours), metrics(theirs)
     if len(mine) != len(other) or any(
@@ -79,7 +93,7 @@ def differences(ours: Path, theirs: Path, rtol: float = 0.0) -> list[str]:
     ):
         found.append("metrics.jsonl differs")
     for name in ("best/model.safetensors", "last/model.safetensors", "last/trainer.safetensors"):
-        a, b = load_file(str(ours / name)), load_file(str(theirs / name))
+        a, b = load_file(str(ours / name)), renamed(load_file(str(theirs / name)), renames)
         if a.keys() != b.keys():
             found.append(f"{name}: different tensors")
         found += [f"{name}: {key} differs" for key in a if key in b and not close(a[key], b[key], rtol)]
@@ -92,19 +106,27 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--recipe", default="recipes/sst2.yaml")
     parser.add_argument("--rtol", type=float, default=0.0, help="relative tolerance for floats (default 0: bit for bit)")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--renamed", nargs="+", default=[], metavar="OLD=NEW", help="weight-name prefixes renamed since --against"
+    )
+    args, extra = parser.parse_known_args()
+    if any(not option.startswith("--") for option in extra[::2]):
+        parser.error(f"extra options are --SECTION.FIELD VALUE pairs for both runs, not {' '.join(extra)}")
     if args.rtol < 0:
         parser.error(f"--rtol must be 0 or more, not {args.rtol}")
+    if not all(pair.count("=") == 1 and pair[0] != "=" for pair in args.renamed):
+        parser.error(f"--renamed takes OLD=NEW prefixes, not {' '.join(args.renamed)}")
+    renames = [tuple(pair.split("=")) for pair in args.renamed]
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         subprocess.run(["git", "worktree", "add", "--detach", str(scratch / "tree"), args.against], check=True, cwd=ROOT)
         try:
             sides = ((scratch / "tree", "theirs"), (ROOT, "ours"))
-            seconds = [train(tree, args.recipe, scratch / side, args.steps) for tree, side in sides]
-            found = differences(scratch / "ours", scratch / "theirs", args.rtol)
+            seconds = [train(tree, args.recipe, scratch / side, args.steps, extra) for tree, side in sides]
+            found = differences(scratch / "ours", scratch / "theirs", args.rtol, renames)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(scratch / "tree")], check=True, cwd=ROOT)
-    within = "" if args.rtol == 0 else f", within rtol {args.rtol:g}"
+    within = ("" if args.rtol == 0 else f", within rtol {args.rtol:g}") + "".join(f", {o} as {n}" for o, n in renames)
     print("\n".join(found) if found else f"same metrics and weights after {args.steps} steps as {args.against}{within}")
     print(
         f"wall time, one run each, start-up included: {args.against} {seconds[0]:.1f} s (first, from a new worktree "

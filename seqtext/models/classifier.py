@@ -1,9 +1,9 @@
 """Text classifier: embedding -> LSTM / GRU encoder (uni- or bidirectional) -> pooling -> dropout -> linear,
 optionally plus a linear bag of n-grams (``model.ngrams``).
 
-Pooling is additive attention, multi-head self-attentive pooling (Lin et al. 2017), or mean, max or
-last-state pooling for comparison. The attention weights come back with the logits, so that a
-prediction can show which words it looked at.
+Pooling (seqtext/nn.py's POOLINGS) is additive attention, multi-head self-attentive pooling (Lin et al.
+2017), or mean, max, last-state or ULMFiT's concat pooling for comparison. The attention weights come back
+with the logits, so that a prediction can show which words it looked at.
 """
 
 from __future__ import annotations
@@ -14,17 +14,7 @@ import torch
 from torch import nn
 
 from seqtext.errors import ConfigError
-from seqtext.nn import (
-    CELLS,
-    POOLINGS,
-    AdditiveAttention,
-    NgramBag,
-    RecurrentEncoder,
-    SelfAttentivePooling,
-    last_pool,
-    max_pool,
-    mean_pool,
-)
+from seqtext.nn import CELLS, POOLINGS, NgramBag, RecurrentEncoder
 from seqtext.tokenizer import PAD_ID
 
 
@@ -95,10 +85,7 @@ class ClassifierConfig:
         """The sizes the module is built with, each some weight's dimension: a checkpoint checks them
         against its weights before building anything (seqtext/checkpoint.py)."""
         sizes = {"embedding_size": self.embedding_size, "hidden_size": self.hidden_size}
-        if self.pooling in ("attention", "self_attention"):
-            sizes["attention_size"] = self.attention_size
-        if self.pooling == "self_attention":
-            sizes["attention_heads"] = self.attention_heads
+        sizes |= POOLINGS[self.pooling].sizes(self)
         if self.ngrams == 2:
             sizes["ngram_buckets"] = self.ngram_buckets
         return sizes
@@ -141,16 +128,9 @@ class TextClassifier(nn.Module):
         self.encoder = RecurrentEncoder(
             inputs, config.hidden_size, config.num_layers, config.bidirectional, config.cell, config.dropout
         )
-        size = self.encoder.output_size
-        if config.pooling == "attention":
-            self.attention = AdditiveAttention(size, config.attention_size)
-        elif config.pooling == "self_attention":
-            self.attention = SelfAttentivePooling(size, config.attention_size, config.attention_heads)
-            size = self.attention.output_size
-        elif config.pooling == "concat":
-            size = 3 * size
+        self.pooling = POOLINGS[config.pooling](self.encoder.output_size, config)
         self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(size, num_classes)
+        self.head = nn.Linear(self.pooling.output_size, num_classes)
         self.ngrams = NgramBag(vocab_size, num_classes, config.ngrams, config.ngram_buckets) if config.ngrams else None
 
     def _freeze_vector_rows(self, grad: torch.Tensor) -> torch.Tensor:
@@ -177,20 +157,8 @@ class TextClassifier(nn.Module):
         x = self.embedding_dropout(embedded)
         backward = None if self.backward_embedding is None else self.embedding_dropout(self.backward_embedding(ids))
         h = self.encoder(x, lengths, mask, backward)  # (B, T, D)
-        pooling, attention, penalty = self.config.pooling, None, None
-        if pooling in ("attention", "self_attention"):
-            context, attention = self.attention(h, mask)  # (B, D) or (B, r * D)
-            if pooling == "self_attention" and self.config.attention_penalty > 0:
-                penalty = SelfAttentivePooling.penalty(attention)
-        elif pooling == "mean":
-            context = mean_pool(h, mask)  # (B, D)
-        elif pooling == "max":
-            context = max_pool(h, mask)  # (B, D)
-        elif pooling == "concat":  # ULMFiT's concat pooling: the last state, the maximum and the mean
-            last = last_pool(h, lengths, self.config.bidirectional)  # (B, D)
-            context = torch.cat([last, max_pool(h, mask), mean_pool(h, mask)], dim=1)  # (B, 3D)
-        else:
-            context = last_pool(h, lengths, self.config.bidirectional)  # (B, D)
+        context, attention = self.pooling(h, mask, lengths)  # (B, P); weights (B, T), (B, r, T) or None
+        penalty = self.pooling.penalty(attention)
         logits = self.head(self.dropout(context))  # (B, C)
         if self.ngrams is None:
             return ClassifierOutput(logits, attention, penalty, embedded=embedded)

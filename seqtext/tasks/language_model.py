@@ -20,7 +20,7 @@ from seqtext.data import data_root
 from seqtext.distributed import Shard
 from seqtext.errors import ConfigError
 from seqtext.evaluation import evaluate_language_model
-from seqtext.models.charlm import CharLM, detach_state
+from seqtext.models.language_model import RecurrentLanguageModel, detach_state
 from seqtext.nn import IGNORE_INDEX
 from seqtext.pipeline import prepare_corpus
 from seqtext.recipe import Recipe
@@ -50,7 +50,7 @@ class LanguageModelTask:
             self.model = saved.model
         else:
             torch.manual_seed(recipe.seed)
-            self.model = CharLM(recipe.model, prepared.tokenizer.vocab_size)
+            self.model = RecurrentLanguageModel(recipe.model, prepared.tokenizer.vocab_size)
             if recipe.model.vectors:
                 start_from_vectors(self.model.embedding.weight, prepared.tokenizer, read_vectors(recipe.model.vectors), log)
         self.tokenizer, self.label_map = prepared.tokenizer, None

@@ -3,13 +3,13 @@ import torch
 import torch.nn.functional as F
 
 from seqtext.errors import ConfigError
-from seqtext.models.charlm import IGNORE_INDEX, CharLM, LanguageModelConfig
+from seqtext.models.language_model import IGNORE_INDEX, LanguageModelConfig, RecurrentLanguageModel
 from seqtext.nn import embedding_dropout, locked_dropout
 
 
 def _model(cell="lstm", layers=2, **options):
     torch.manual_seed(0)
-    return CharLM(LanguageModelConfig(16, 24, layers, cell, **options), vocab_size=30).double().eval()
+    return RecurrentLanguageModel(LanguageModelConfig(16, 24, layers, cell, **options), vocab_size=30).double().eval()
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -36,9 +36,9 @@ def test_the_state_is_returned_not_kept():
 
 
 def test_tied_weights_share_one_tensor_through_a_projection_when_sizes_differ():
-    model = CharLM(LanguageModelConfig(24, 24, 1, tie_weights=True), vocab_size=30)
+    model = RecurrentLanguageModel(LanguageModelConfig(24, 24, 1, tie_weights=True), vocab_size=30)
     assert model.head.weight is model.embedding.weight and model.projection is None
-    projected = CharLM(LanguageModelConfig(16, 24, 1, tie_weights=True), vocab_size=30)
+    projected = RecurrentLanguageModel(LanguageModelConfig(16, 24, 1, tie_weights=True), vocab_size=30)
     assert projected.head.weight is projected.embedding.weight
     assert tuple(projected.projection.weight.shape) == (16, 24)  # hidden 24 -> embedding 16
     logits, _ = projected(torch.randint(30, (2, 5)))
@@ -48,7 +48,7 @@ def test_tied_weights_share_one_tensor_through_a_projection_when_sizes_differ():
 def _adaptive(**options):
     torch.manual_seed(0)
     config = LanguageModelConfig(16, 24, 1, output="adaptive", adaptive_cutoffs=(8, 20), **options)
-    return CharLM(config, vocab_size=30).double().eval()
+    return RecurrentLanguageModel(config, vocab_size=30).double().eval()
 
 
 def test_adaptive_scores_are_log_probabilities_and_token_losses_match_them():
@@ -103,7 +103,7 @@ def test_bad_output_options_are_one_line_errors(options, message):
 
 def test_adaptive_cutoffs_must_fit_the_vocabulary():
     with pytest.raises(ConfigError, match=r"below the vocabulary size 30, not \[8, 30\]"):
-        CharLM(LanguageModelConfig(16, 24, 1, output="adaptive", adaptive_cutoffs=(8, 30)), vocab_size=30)
+        RecurrentLanguageModel(LanguageModelConfig(16, 24, 1, output="adaptive", adaptive_cutoffs=(8, 30)), vocab_size=30)
 
 
 def test_embedding_dropout_drops_whole_words_and_locked_dropout_one_mask_per_sequence():
@@ -125,7 +125,7 @@ def test_embedding_dropout_drops_whole_words_and_locked_dropout_one_mask_per_seq
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_weight_drop_is_dropconnect_on_the_hidden_to_hidden_weights_in_training_only(cell):
     torch.manual_seed(0)
-    model = CharLM(LanguageModelConfig(8, 6, 2, cell=cell, dropout=0.0, weight_drop=0.5), vocab_size=20).train()
+    model = RecurrentLanguageModel(LanguageModelConfig(8, 6, 2, cell=cell, dropout=0.0, weight_drop=0.5), vocab_size=20).train()
     ids = torch.randint(20, (3, 7))
     by_hand = type(model.rnn)(8, 6, 2, batch_first=True)  # built before the draws below
     by_hand.load_state_dict(model.rnn.state_dict())

@@ -76,7 +76,7 @@ class LanguageModelConfig:
         return sizes
 
 
-class CharLM(nn.Module):
+class RecurrentLanguageModel(nn.Module):
     def __init__(self, config: LanguageModelConfig, vocab_size: int):
         super().__init__()
         self.config = config
