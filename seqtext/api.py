@@ -47,8 +47,9 @@ def wrap(saved: checkpoint.Checkpoint, int8: bool = False, precision: str = "fp3
         precision = "fp32"
     chosen, _ = precisions.resolve(precision, next(saved.model.parameters()).device)
     if int8:
-        if saved.kind not in ("classifier", "language_model"):
-            raise ConfigError(f"int8 is for classifiers and language models, not a {saved.kind}", "int8")
+        if not kinds.KINDS[saved.kind].int8:
+            which = " and ".join(kind.name.replace("_", " ") + "s" for kind in kinds.KINDS.values() if kind.int8)
+            raise ConfigError(f"int8 is for {which}, not a {saved.kind.replace('_', ' ')}", "int8")
         if chosen != "fp32":
             raise ConfigError(f"int8 layers compute in int8 and fp32: int8 or precision {precision}, not both", "precision")
         from seqtext.export import quantize_dynamic

@@ -280,19 +280,12 @@ def cli_message(err: SeqtextError) -> str:
 
 
 def _data(args: argparse.Namespace, extra: list[str]) -> int:
-    from seqtext import pipeline, report
+    from seqtext import kinds, report
 
     recipe = _recipe(args, extra)
-    if recipe.kind == "language_model":
-        summary = pipeline.corpus_summary(pipeline.prepare_corpus(recipe), recipe)
-    elif recipe.kind == "forecaster":
-        from seqtext.series import series_summary
-
-        summary = series_summary(recipe)
-    else:
-        summary = pipeline.classification_summary(pipeline.prepare_classification(recipe), recipe)
-        for split, n in summary["skipped_rows"].items():
-            print(f"seqtext: skipped {n:,} bad rows in {split}", file=sys.stderr)
+    summary = kinds.get(recipe.kind).load("summary")(recipe)
+    for split, n in summary.get("skipped_rows", {}).items():
+        print(f"seqtext: skipped {n:,} bad rows in {split}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -301,18 +294,16 @@ def _data(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _tokenizer(args: argparse.Namespace, extra: list[str]) -> int:
-    from seqtext import pipeline
+    from seqtext import kinds, pipeline
 
     recipe = _recipe(args, extra)
     target = args.out or recipe.tokenizer.path
-    if recipe.kind == "forecaster":
-        raise ConfigError("a forecasting recipe reads numbers: it has no tokenizer to train")
+    registered = kinds.get(recipe.kind)
+    if registered.texts is None:
+        raise ConfigError(f"a {recipe.kind.replace('_', ' ')} recipe reads no text: it has no tokenizer to train")
     if target is None:
         raise ConfigError("give --out FILE, or a recipe with tokenizer.path")
-    if recipe.kind == "language_model":
-        texts = pipeline.corpus_texts(recipe.tokenizer, pipeline.load_corpus_parts(recipe)[0])
-    else:
-        texts = pipeline.load_labelled(recipe).splits["train"]["text"]
+    texts = registered.load("texts")(recipe)
     tokenizer = pipeline.train_tokenizer(recipe.tokenizer, texts)
     _write(target, tokenizer.save)
     print(f"{target}: {tokenizer.kind} tokenizer, {tokenizer.vocab_size:,} tokens")
@@ -357,15 +348,14 @@ def _evaluate(args: argparse.Namespace, extra: list[str]) -> int:
     from seqtext import api, kinds
 
     model = api.load(args.checkpoint, precision=args.precision)
-    if model.kind != "forecaster" and (args.horizon is not None or args.strategy is not None):
+    if "horizon" not in model.evaluate_options and (args.horizon is not None or args.strategy is not None):
         raise ConfigError(f"--horizon and --strategy are for forecasters, not a {model.kind}")
     if args.plot and type(model).plot is api.Model.plot:  # before the evaluation, not after it
         raise ConfigError(
             f"--plot draws a classifier's confusion matrix or a forecaster's forecasts; a {model.kind.replace('_', ' ')} has none"
         )
-    if args.baselines and model.kind != "classifier":
-        what = "forecasters always show theirs" if model.kind == "forecaster" else f"not a {model.kind.replace('_', ' ')}"
-        raise ConfigError(f"--baselines fits NBSVM-bi beside a classifier; {what}")
+    if args.baselines and "baselines" not in model.evaluate_options:
+        raise ConfigError(f"--baselines fits NBSVM-bi beside a classifier; not a {model.kind.replace('_', ' ')}")
     options = {"data_dir": args.data_dir, "on_bad_rows": args.on_bad_rows, "horizon": args.horizon, "strategy": args.strategy}
     if args.baselines:
         options["baselines"] = True

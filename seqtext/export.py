@@ -27,12 +27,14 @@ import logging
 import os
 import tempfile
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from seqtext import kinds
 from seqtext.errors import ConfigError, DataError
 from seqtext.tokenizer import Tokenizer
 
@@ -84,8 +86,10 @@ def export(model, out: str | Path, format: str, int8: bool = False) -> list[Path
     card beside it. Returns the paths written."""
     if format not in FORMATS:
         raise ConfigError(f"format must be one of {', '.join(FORMATS)}, not {format!r}", "format")
-    if model.kind not in ("classifier", "language_model"):
-        raise ConfigError(f"a {model.kind} has no export: classifiers and language models do", "format")
+    registered = kinds.get(model.kind)
+    if registered.export is None:
+        which = ", ".join(kind.name.replace("_", " ") + "s" for kind in kinds.KINDS.values() if kind.export)
+        raise ConfigError(f"a {model.kind.replace('_', ' ')} has no export: {which} do", "format")
     out = Path(out)
     if out.is_dir():
         raise ConfigError(f"{out}: is a directory; give the file to write, such as {out / ('model.' + _suffix(format))}", "out")
@@ -98,20 +102,19 @@ def export(model, out: str | Path, format: str, int8: bool = False) -> list[Path
     except OSError as err:
         raise ConfigError(f"{out}: cannot write ({err.strerror or err})", "out") from None
     module = copy.deepcopy(model.module).cpu().eval()
-    graph, names, examples, dynamic = _graph(model, module)
+    graph = registered.load("export")(module)
     if format == "torchscript":
-        if int8:
-            graph = type(graph)(quantize_dynamic(module))
+        traced_module = registered.load("export")(quantize_dynamic(module)).module if int8 else graph.module
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # TorchScript's deprecation notice
-            traced = torch.jit.trace(graph, examples, check_trace=False)
+            traced = torch.jit.trace(traced_module, graph.examples, check_trace=False)
             _replace(out, lambda path: torch.jit.save(traced, str(path)))
     else:
-        _replace(out, lambda path: _onnx(graph, examples, names, dynamic, path, int8))
+        _replace(out, lambda path: _onnx(graph, path, int8))
     written = [out]
     tokenizer = model.checkpoint.tokenizer
-    beside = {"tokenizer.json": None, "card.json": {**model.card, "export": _description(model, format, int8, names)}}
-    if model.kind == "classifier":
+    beside = {"tokenizer.json": None, "card.json": {**model.card, "export": _description(model, format, int8, graph)}}
+    if getattr(model, "labels", None) is not None:
         beside["labels.json"] = list(model.labels)
     for name, value in beside.items():
         path = out.parent / name
@@ -123,21 +126,30 @@ def export(model, out: str | Path, format: str, int8: bool = False) -> list[Path
     return written
 
 
-def _graph(model, module: nn.Module):
-    """The module to export, its input and output names, example inputs, and each input's dynamic axes
-    (torch.export's ``dynamic_shapes``: the batch and the time axis of the ids, the batch of the rest)."""
-    if model.kind == "classifier":
-        graph = ClassifierGraph(module)
-        ids = torch.tensor([[5, 6, 7, 8, 9, 10, 11], [11, 12, 13, 14, 0, 0, 0], [14, 15, 0, 0, 0, 0, 0]])  # (3, 7), padded
-        lengths = torch.tensor([7, 4, 2])
-        outputs = ["probs", "attention"] if module.pooling.explains else ["probs"]
-        axes = {
-            "ids": {0: "batch", 1: "time"},
-            "lengths": {0: "batch"},
-            "probs": {0: "batch"},
-            "attention": {0: "batch", 1: "time"},
-        }
-        return graph, (["ids", "lengths"], outputs), (ids, lengths), axes
+@dataclass
+class ExportGraph:
+    """What an export writes for one kind (``kinds.Kind.export``): the module traced, its input and output
+    names, example inputs, each input's and output's dynamic axes, and more for card.json's ``export``."""
+
+    module: nn.Module
+    inputs: list[str]
+    outputs: list[str]
+    examples: tuple[torch.Tensor, ...]
+    axes: dict[str, dict[int, str]]
+    described: dict = field(default_factory=dict)
+
+
+def classifier_graph(module: nn.Module) -> ExportGraph:
+    """``(ids, lengths) -> (probs[, attention])``: the batch and the time axis of the ids are free."""
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10, 11], [11, 12, 13, 14, 0, 0, 0], [14, 15, 0, 0, 0, 0, 0]])  # (3, 7), padded
+    lengths = torch.tensor([7, 4, 2])
+    outputs = ["probs", "attention"] if module.pooling.explains else ["probs"]
+    axes = {"ids": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "probs": {0: "batch"}, "attention": {0: "batch", 1: "time"}}
+    return ExportGraph(ClassifierGraph(module), ["ids", "lengths"], outputs, (ids, lengths), axes)
+
+
+def language_model_graph(module: nn.Module) -> ExportGraph:
+    """``(ids, h[, c]) -> (logits, h_next[, c_next])``; card.json says the state's shape, for a first step from zeros."""
     config = module.config
     state_names = ["h", "c"] if config.cell == "lstm" else ["h"]
     state = tuple(torch.zeros(config.num_layers, 3, config.hidden_size) for _ in state_names)  # (L, B, H)
@@ -145,21 +157,21 @@ def _graph(model, module: nn.Module):
     axes = {"ids": {0: "batch", 1: "time"}, "logits": {0: "batch"}, **{name: {1: "batch"} for name in state_names}}
     outputs = ["logits", *(f"{name}_next" for name in state_names)]  # ONNX names each value once
     axes |= {f"{name}_next": {1: "batch"} for name in state_names}
-    return LanguageModelStep(module), (["ids", *state_names], outputs), (ids, *state), axes
+    described = {"state": {"num_layers": config.num_layers, "hidden_size": config.hidden_size, "cell": config.cell}}
+    return ExportGraph(LanguageModelStep(module), ["ids", *state_names], outputs, (ids, *state), axes, described)
 
 
-def _onnx(graph: nn.Module, examples, names, axes: dict, path: Path, int8: bool) -> None:
+def _onnx(graph: ExportGraph, path: Path, int8: bool) -> None:
     """The TorchScript-based exporter (``dynamo=False``): torch.export specialises ``nn.LSTM``'s time axis to
     the example's length (torch 2.13 decomposes the LSTM step by step), while this one writes ONNX's own
     LSTM operator with the time axis free, which is also the operator ONNX Runtime's int8 quantizer knows."""
-    inputs, outputs = names
     with tempfile.TemporaryDirectory() as scratch:
         fp32 = Path(scratch) / "fp32.onnx"
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's deprecation notice
             torch.onnx.export(
-                graph, examples, str(fp32), dynamo=False, input_names=inputs, output_names=outputs,
-                dynamic_axes=axes, opset_version=OPSET,
+                graph.module, graph.examples, str(fp32), dynamo=False, input_names=graph.inputs,
+                output_names=graph.outputs, dynamic_axes=graph.axes, opset_version=OPSET,
             )  # fmt: skip
         if not int8:
             os.replace(fp32, path)
@@ -188,14 +200,9 @@ def _suffix(format: str) -> str:
     return "onnx" if format == "onnx" else "pt"
 
 
-def _description(model, format: str, int8: bool, names) -> dict:
-    inputs, outputs = names
-    described = {"format": format, "int8": int8, "kind": model.kind, "inputs": inputs, "outputs": outputs,
-                 "vocab_size": model.module.embedding.num_embeddings}  # fmt: skip
-    if model.kind == "language_model":  # the state's shape, for a first step from zeros
-        config = model.config
-        described["state"] = {"num_layers": config.num_layers, "hidden_size": config.hidden_size, "cell": config.cell}
-    return described
+def _description(model, format: str, int8: bool, graph: ExportGraph) -> dict:
+    return {"format": format, "int8": int8, "kind": model.kind, "inputs": graph.inputs, "outputs": graph.outputs,
+            "vocab_size": model.module.embedding.num_embeddings, **graph.described}  # fmt: skip
 
 
 def load_exported(path: str | Path, threads: int | None = None):
@@ -207,10 +214,7 @@ def load_exported(path: str | Path, threads: int | None = None):
     described = json.loads(card_path.read_text())["export"]
     runner = _OnnxRunner(path, threads) if described["format"] == "onnx" else _TorchScriptRunner(path)
     tokenizer = Tokenizer.load(path.parent / "tokenizer.json")
-    if described["kind"] == "classifier":
-        labels = json.loads((path.parent / "labels.json").read_text())
-        return ExportedClassifier(runner, tokenizer, labels, described)
-    return ExportedLanguageModel(runner, tokenizer, described)
+    return kinds.get(described["kind"]).load("exported").read(runner, tokenizer, path.parent, described)
 
 
 class _OnnxRunner:
@@ -247,6 +251,11 @@ class ExportedClassifier:
     def __init__(self, runner, tokenizer: Tokenizer, labels: list[str], described: dict):
         self.runner, self.tokenizer, self.labels, self.described = runner, tokenizer, labels, described
 
+    @classmethod
+    def read(cls, runner, tokenizer: Tokenizer, folder: Path, described: dict) -> ExportedClassifier:
+        """The export in ``folder``, whose labels.json names the classes."""
+        return cls(runner, tokenizer, json.loads((folder / "labels.json").read_text()), described)
+
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """ids (B, T), lengths (B,) -> probs (B, C), attention (B, T) or None; an empty batch gives empty ones."""
         ids = checked_ids(ids, self.described.get("vocab_size", self.tokenizer.vocab_size))
@@ -270,6 +279,10 @@ class ExportedLanguageModel:
 
     def __init__(self, runner, tokenizer: Tokenizer, described: dict):
         self.runner, self.tokenizer, self.described = runner, tokenizer, described
+
+    @classmethod
+    def read(cls, runner, tokenizer: Tokenizer, folder: Path, described: dict) -> ExportedLanguageModel:
+        return cls(runner, tokenizer, described)
 
     def step(self, ids: torch.Tensor, state):
         """ids (S, T), state or None (zeros) -> logits (S, V), state: each (L, S, H)."""

@@ -90,6 +90,16 @@ def open_vocabulary(tokenizer: Tokenizer, vectors: WordVectors, count: int) -> t
 _WHOLE_WORD = re.compile(r"\w+|[^\w\s]+")  # what the word tokenizer's pre-tokenizer (Whitespace) cuts text into
 
 
+def labelled_texts(recipe: Recipe) -> list[str]:
+    """The texts a classifier's tokenizer trains on: its training split's."""
+    return list(load_labelled(recipe).splits["train"]["text"])
+
+
+def corpus_tokenizer_texts(recipe: Recipe) -> list[str]:
+    """The texts a language model's tokenizer trains on: its training corpus, as the tokenizer reads it."""
+    return corpus_texts(recipe.tokenizer, load_corpus_parts(recipe)[0])
+
+
 def load_labelled(recipe: Recipe, source=None) -> TextData:
     """The recipe's labelled dataset (or ``source``: data in memory), every split encoded with the training
     split's label map."""
@@ -196,8 +206,9 @@ def bucket_sampler(encoded: EncodedTexts, batching: BatchingConfig, seed: int, s
     )
 
 
-def classification_summary(prepared: ClassificationData, recipe: Recipe) -> dict:
+def classification_summary(recipe: Recipe, prepared: ClassificationData | None = None) -> dict:
     """What ``seqtext data`` reports: splits, labels, tokens, batches and how long each stage took."""
+    prepared = prepared or prepare_classification(recipe)
     data, train = prepared.data, prepared.encoded["train"]
     clock = time.perf_counter()
     sampler = bucket_sampler(train, recipe.batching, recipe.seed)
@@ -238,7 +249,9 @@ def classification_summary(prepared: ClassificationData, recipe: Recipe) -> dict
     }
 
 
-def corpus_summary(prepared: CorpusData, recipe: Recipe) -> dict:
+def corpus_summary(recipe: Recipe, prepared: CorpusData | None = None) -> dict:
+    """What ``seqtext data`` reports for a language model: tokens, tokenizer, streams and timings."""
+    prepared = prepared or prepare_corpus(recipe)
     bptt = recipe.batching.bptt
     usable = len(prepared.train_ids) - (bptt - 1)  # as training reads it: each epoch from an offset below bptt
     streams = LMStreams(prepared.train_ids[:usable], recipe.batching.batch_size, bptt)

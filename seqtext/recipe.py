@@ -206,11 +206,13 @@ class Recipe:
             self.model = expected()
         elif not isinstance(self.model, expected):
             raise ConfigError(f"a {self.kind} recipe needs a {expected.__name__} model, not {type(self.model).__name__}")
-        if self.kind != "classifier" and self.batching.batch_size is None:
+        if not kinds.KINDS[self.kind].token_batches and self.batching.batch_size is None:
             raise ConfigError(f"a {self.kind} recipe needs batching.batch_size (max_tokens batches texts, not streams)")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The recipe as plain data: its kind, its seed and the sections its kind reads (kinds.Kind.sections)."""
+        sections = kinds.KINDS[self.kind].sections
+        return {name: value for name, value in dataclasses.asdict(self).items() if name in ("kind", "seed", *sections)}
 
 
 def load_recipe(path: str | Path | None = None, overrides: list[str] | dict | None = None, base: dict | None = None) -> Recipe:

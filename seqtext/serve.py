@@ -43,8 +43,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from seqtext import api, checkpoint
-from seqtext.errors import SeqtextError
+from seqtext import api, checkpoint, kinds
+from seqtext.errors import ConfigError, SeqtextError
 from seqtext.generate import GREEDY_BELOW, TEMPERATURE_MAX, TOP_P_MIN
 from seqtext.predict import readable_problem
 
@@ -241,6 +241,9 @@ class Served:
     def __init__(self, source: str | Path, int8: bool, precision: str = "fp32"):
         self.source, self.int8, self.precision = source, int8, precision
         self.model, self.card = self._load()
+        if kinds.get(self.model.kind).route is None:
+            which = ", ".join(f"{kind.name.replace('_', ' ')}s" for kind in kinds.KINDS.values() if kind.route)
+            raise ConfigError(f"a {self.model.kind.replace('_', ' ')} answers no requests: the server holds {which}")
         self.lock = threading.Lock()  # one reload at a time
 
     def _load(self):
@@ -394,13 +397,21 @@ def create_app(source: "str | Path | Served", *, api_key: str | None = None, int
     return app
 
 
+def _check_route(served: "Served", route: str) -> None:
+    """A 400 unless the served model's kind answers POST /v1/``route``, naming the route that does."""
+    kind = served.model.kind
+    answers = kinds.get(kind).route
+    if answers != route:
+        elsewhere = f"POST /v1/{answers}" if answers else "it answers no requests"
+        raise RequestError(400, f"this server holds a {kind}: {elsewhere}")
+
+
 def _add_classify(app: FastAPI, served: "Served", batcher: "Batcher", limits: Limits, ClassifyRequest) -> None:
     """POST /v1/classify: the texts through the batcher (requests that come together share a model call)."""
 
     @app.post("/v1/classify", responses=REQUEST_ERRORS)
     async def classify(request: ClassifyRequest) -> JSONResponse:
-        if served.model.kind != "classifier":
-            raise RequestError(400, f"this server holds a {served.model.kind}: POST /v1/generate")
+        _check_route(served, "classify")
         _check_texts(request.texts, limits)
         predictions = await batcher.submit(request.texts)
         for number, prediction in enumerate(predictions):
@@ -421,8 +432,7 @@ def _add_generate(app: FastAPI, served: "Served", limits: Limits, GenerateReques
     @app.post("/v1/generate", responses={**REQUEST_ERRORS, 200: EVENTS, 503: _error("all generation slots busy")})
     async def generate(request: GenerateRequest):
         model = served.model
-        if model.kind != "language_model":
-            raise RequestError(400, f"this server holds a {model.kind}: POST /v1/classify")
+        _check_route(served, "generate")
         if len(request.prompt) > limits.max_chars:
             raise RequestError(413, f"prompt has {len(request.prompt):,} characters; the limit is {limits.max_chars:,}")
         _check_unicode(request.prompt, "prompt")
@@ -598,7 +608,7 @@ def serve(source: str | Path, host: str = "127.0.0.1", port: int = 8000, *, api_
     so a bad checkpoint fails before any port is bound."""
     served = Served(source, int8, precision)
     if workers is None:
-        workers = default_workers() if served.model.kind == "classifier" else 1
+        workers = default_workers() if kinds.get(served.model.kind).worker_per_core else 1
     if workers > 1:
         return serve_workers(served, host, port, workers, api_key=api_key, limits=limits)
     server = make_server(served, host, port, api_key=api_key, limits=limits)

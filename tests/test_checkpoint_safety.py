@@ -149,7 +149,7 @@ def test_the_good_checkpoint_loads_under_the_ceiling(classifier):
         (_model_args(vocab_size=10**12), "config.json: model_args.vocab_size 1000000000000 is larger than any dimension"),
         (_model(ngrams=2, ngram_buckets=2**40), "config.json: model.ngram_buckets 1099511627776 is larger than any dim"),
         (_add_token(2**32 - 1), "tokenizer.json: token id 4294967295 is past the vocabulary's 13840 tokens"),
-        (_model(hidden_size=13_000), "model.safetensors: not matching config.json (attention.w.weight is (16, 32) in the file"),
+        (_model(hidden_size=13_000), "not matching config.json (encoder.backward_layers.0.bias_hh_l0 is (64,)"),
     ],
     ids=[
         "card-dev-zero", "config-dev-zero", "labels-dev-zero", "tokenizer-dev-zero", "config-fifo", "tokenizer-fifo",

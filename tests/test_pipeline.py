@@ -16,7 +16,7 @@ def test_classification_recipe_loads_its_shipped_tokenizer_and_encodes_labelled_
     assert set(prepare_classification(recipe).encoded) == {"train", "validation"}
     assert {s: len(e) for s, e in prepared.encoded.items()} == {s: len(t) for s, t in prepared.data.splits.items()}
     assert int(prepared.encoded["train"].lengths.max()) == 12
-    summary = classification_summary(prepared, recipe)
+    summary = classification_summary(recipe, prepared)
     assert summary["train_tokens"]["truncated"] == int((prepared.encoded["train"].lengths == 12).sum()) > 0
     assert summary["labels"]["ABBR"] + summary["labels"]["NUM"] == sum(
         1 for label in prepared.data.splits["train"]["label"] if prepared.data.label_map.names[label] in ("ABBR", "NUM")
