@@ -1,6 +1,7 @@
 """Run the benchmarks: ``python -m bench quick`` (a few minutes) or ``python -m bench full`` (hours).
 
-Each benchmark is its own script in bench/, run here as a separate process one after another (never two
+bench/ holds the regression benchmarks (speed, memory, held-out quality, the server); studies that answered
+a question once live in experiments/, each with a README. Each benchmark is its own script in bench/, run here as a separate process one after another (never two
 at once: on 2 cores a second process halves the first one's speed). ``full`` runs what bench/RESULTS.md
 records, with the arguments it records, and rewrites its sections and the machine facts at the top.
 ``quick`` runs the short benchmarks with fewer steps and repeats, into a separate file (default
@@ -25,7 +26,6 @@ from bench.common import RESULTS_ENV, machine_facts
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 SEQTEXT = [PYTHON, "-m", "seqtext"]
-ULMFIT_PYTHON = "{ulmfit_python}"  # a command that starts with it runs under that venv's Python, not seqtext's
 
 # name -> (full command, quick command or None when it has no short form). Commands run from the repository root.
 BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
@@ -36,10 +36,8 @@ BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
         ["bench/train_throughput.py", "--steps", "3", "--repeats", "1", "--recipes", "sst2"],
     ),
     "scaling": (["bench/scaling.py", "--steps", "8"], ["bench/scaling.py", "--steps", "2"]),
-    "speed_work": (["bench/speed_work.py"], ["bench/speed_work.py", "--steps", "5", "--repeats", "1", "--recipes", "sst2"]),
     "encoder_speed": (["bench/encoder_speed.py"], ["bench/encoder_speed.py", "--repeats", "2"]),
     "lm_speed": (["bench/lm_speed.py"], ["bench/lm_speed.py", "--chars", "100", "--repeats", "1", "--steps", "2"]),
-    "gradflow": (["bench/gradflow.py"], ["bench/gradflow.py", "--seeds", "1", "--png", "{tmp}/gradflow.png"]),
     "forecast": (
         ["bench/forecast.py", "--seeds", "0", "1", "2", "--horizon", "10"],
         ["bench/forecast.py", "--seeds", "0", "--png-dir", "{tmp}"],
@@ -47,13 +45,10 @@ BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
     "quality_sst2": (["bench/quality.py", "sst2", "--seeds", "0", "1", "2"], None),
     "quality_trec": (["bench/quality.py", "trec", "--seeds", "0", "1", "2"], None),
     "quality_imdb": (["bench/quality.py", "imdb", "--seeds", "0"], None),
-    "ablation": (["bench/ablation.py", "--epochs", "3"], None),
     "baseline_quality_sst2": (["bench/baseline_quality.py", "sst2", "--seed", "0"], None),
     "shakespeare": (["-m", "seqtext", "train", "recipes/shakespeare.yaml", "--out", "runs/shakespeare"], None),
     "lm_curve": (["bench/lm_curve.py", "runs/shakespeare"], None),
     "memory": (["bench/memory.py"], None),
-    "lm_output": (["bench/lm_output.py", "--minutes", "3"], None),
-    "awd": (["bench/awd.py", "--minutes", "3"], None),
     "pretrain": (["-m", "seqtext", "train", "recipes/reviews-lm.yaml", "--out", "runs/reviews-lm/forward"], None),
     "pretrain_backward": (
         ["-m", "seqtext", "train", "recipes/reviews-lm.yaml", "--data.reverse", "true", "--out", "runs/reviews-lm/backward"],
@@ -61,20 +56,10 @@ BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
     ),
     "imdb_pretrained": (["-m", "seqtext", "train", "recipes/imdb-pretrained.yaml", "--out", "runs/imdb-pretrained"], None),
     "sst2_pretrained": (["-m", "seqtext", "train", "recipes/sst2-pretrained.yaml", "--out", "runs/sst2-pretrained"], None),
-    "ngram_rate": (["bench/ngram_rate.py", "--rates", "0.1", "0.3", "1.0", "3.0"], None),
-    "ngram_parts": (["bench/ngram_parts.py", "runs/imdb-pretrained", "--split", "test"], None),
-    "few_labels": (["bench/few_labels.py", "--sizes", "500", "2000", "--test-size", "5000"], None),
     "sst2_run": (["-m", "seqtext", "train", "recipes/sst2.yaml", "--out", "runs/sst2"], None),
     "trec_run": (["-m", "seqtext", "train", "recipes/trec.yaml", "--out", "runs/trec"], None),
     "peers": (
         ["bench/peers.py", "trec", "sst2", "imdb", "--seqtext", "runs/trec", "runs/sst2", "runs/imdb-pretrained"],
-        None,
-    ),
-    # fastai's ULMFiT in its own venv (bench/ulmfit-requirements.txt), on seqtext's rows at seqtext's budget
-    "ulmfit_splits": (["bench/ulmfit.py", "--write-splits", "runs/ulmfit-splits"], None),
-    "ulmfit": (
-        f"{ULMFIT_PYTHON} bench/ulmfit.py --splits runs/ulmfit-splits --lm-validation-texts --lm-minutes 48 --clf-minutes 22 "
-        "--emb-size 128 --hidden-size 256 --layers 2".split(),
         None,
     ),
     "inference": (
@@ -86,8 +71,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str] | None]] = {
         None,
     ),  # wrk: apt-get install wrk
     "vectors_load": (["bench/vectors_load.py"], ["bench/vectors_load.py", "--repeats", "1"]),
-    # the default classifier taken apart on validation, then its held-out quality (seeds 0-2) on each set
-    "vectors_ablation": (["bench/vectors_ablation.py", "sst2", "trec", "imdb"], None),
+    # the default classifier's held-out quality (seeds 0-2) on each set
     "quality_default_sst2": (["bench/quality.py", "default", "--data", "sst2", "--seeds", "0", "1", "2"], None),
     "quality_default_trec": (["bench/quality.py", "default", "--data", "trec", "--seeds", "0", "1", "2"], None),
     "quality_default_imdb": (["bench/quality.py", "default", "--data", "imdb", "--seeds", "0", "1", "2"], None),
@@ -132,8 +116,6 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(["rm", "-rf", str(ROOT / "runs" / "shakespeare")], check=True)
         command = [part.replace("{tmp}", str(tmp)) for part in command]
         python = PYTHON
-        if command[0] == ULMFIT_PYTHON:
-            python, command = os.environ.get("ULMFIT_PYTHON", "/work/venvs/ulmfit/bin/python"), command[1:]
         started = time.perf_counter()
         print(f"== {name}: {python} {' '.join(command)}", flush=True)
         result = subprocess.run([python, *command], cwd=ROOT, env=environment)

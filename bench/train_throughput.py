@@ -1,6 +1,7 @@
 """Training throughput of the classifier recipes against two plain-PyTorch baselines, in one run.
 
-seqtext: the recipe's model and batches (length-bucketed; each direction a one-way LSTM, the backward
+seqtext: the recipe's model, batches and training step, as ``seqtext train`` runs them (``training.Run``:
+the task's loss, clipping and AdamW; length-bucketed batches; each direction a one-way LSTM, the backward
 one over rows reversed within their lengths). Both baselines are a bidirectional ``nn.LSTM`` over
 ``pack_padded_sequence`` with the same sizes, additive attention and optimizer; they differ in batches:
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,11 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import median, write_section  # noqa: E402
 from seqtext import precision  # noqa: E402
 from seqtext.batching import collate  # noqa: E402
-from seqtext.models.classifier import ClassifierOutput, TextClassifier  # noqa: E402
+from seqtext.models.classifier import ClassifierOutput  # noqa: E402
 from seqtext.nn import AdditiveAttention  # noqa: E402
 from seqtext.optim import make_optimizer  # noqa: E402
-from seqtext.pipeline import bucket_sampler, prepare_classification  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
+from seqtext.training import Run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,6 +83,15 @@ def bucket_iterator_batches(lengths: torch.Tensor, size: int, seed: int, pool: i
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
+def run_library_steps(run: Run, batches) -> tuple[int, float]:
+    """seqtext's side: ``batches`` through the training loop's own step (the task's loss, clipping, AdamW)."""
+    lengths, tokens, start = run.task.train_set.lengths, 0, time.perf_counter()
+    for indices in batches:
+        run.step(indices, 0, False)
+        tokens += int(lengths[indices].sum())
+    return tokens, time.perf_counter() - start
+
+
 def run_steps(model, optimizer, train_set, batches, pad_length=None, kind="fp32") -> tuple[int, float]:
     model.train()
     tokens, start = 0, time.perf_counter()
@@ -97,14 +108,22 @@ def run_steps(model, optimizer, train_set, batches, pad_length=None, kind="fp32"
     return tokens, time.perf_counter() - start
 
 
-def measure(spec: str, steps: int, repeats: int) -> dict:
+def measure(spec: str, steps: int, repeats: int, folder: Path) -> dict:
     name, _, max_length = spec.partition("@")
     overrides = ["--data.max_length", max_length] if max_length else []
-    recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml", overrides)
-    train_set = prepare_classification(recipe).encoded["train"]
+    runs = {  # the recipe as `seqtext train` runs it, in fp32 and in bf16
+        kind: Run(
+            load_recipe(ROOT / "recipes" / f"{name}.yaml", [*overrides, "--train.precision", kind]),
+            folder / f"{name}-{kind}",
+            False,
+            lambda message: None,
+            None,
+        )  # fmt: skip
+        for kind in ("fp32", "bf16")
+    }
+    recipe, ours = runs["fp32"].recipe, runs["fp32"].model
+    train_set = runs["fp32"].task.train_set
     config, classes = recipe.model, int(train_set.labels.max()) + 1
-    torch.manual_seed(recipe.seed)
-    ours = TextClassifier(config, int(train_set.flat.max()) + 1, classes)
     theirs = TutorialClassifier(
         ours.embedding.num_embeddings, config.embedding_size, config.hidden_size, config.attention_size, classes, config.dropout
     )
@@ -112,11 +131,9 @@ def measure(spec: str, steps: int, repeats: int) -> dict:
     packed = TutorialClassifier(
         ours.embedding.num_embeddings, config.embedding_size, config.hidden_size, config.attention_size, classes, config.dropout
     )
-    optimizers = {
-        name: make_optimizer(model, recipe.train)
-        for name, model in (("seqtext", ours), ("baseline", theirs), ("bucketed", packed))
-    }
-    bucketed = bucket_sampler(train_set, recipe.batching, recipe.seed).batches()
+    optimizers = {"baseline": make_optimizer(theirs, recipe.train), "bucketed": make_optimizer(packed, recipe.train)}
+    bucketed = runs["fp32"].start_epoch()
+    runs["bf16"].start_epoch()
     order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(recipe.seed)).tolist()
     size = recipe.batching.batch_size
     random_batches = [order[i : i + size] for i in range(0, len(order) - size + 1, size)]
@@ -124,18 +141,19 @@ def measure(spec: str, steps: int, repeats: int) -> dict:
     longest = int(train_set.lengths.max())
     rates = {"seqtext": [], "seqtext bf16": [], "bucketed": [], "baseline": []}
     sides = (
-        ("seqtext", ours, bucketed, None, "fp32"),
-        ("seqtext bf16", ours, bucketed, None, "bf16"),  # the same model and optimizer, under autocast
-        ("bucketed", packed, bucket_iterator, None, "fp32"),
-        ("baseline", theirs, random_batches, longest, "fp32"),
+        ("seqtext", lambda window: run_library_steps(runs["fp32"], bucketed[window])),
+        ("seqtext bf16", lambda window: run_library_steps(runs["bf16"], bucketed[window])),
+        ("bucketed", lambda window: run_steps(packed, optimizers["bucketed"], train_set, bucket_iterator[window])),
+        ("baseline", lambda window: run_steps(theirs, optimizers["baseline"], train_set, random_batches[window], longest)),
     )
     for repeat in range(repeats + 1):  # the first round warms up and is not counted
         window = slice(repeat * steps, (repeat + 1) * steps)
-        for label, model, batches, pad, kind in sides:
-            optimizer = optimizers[label.split()[0]]
-            tokens, seconds = run_steps(model, optimizer, train_set, batches[window], pad, kind)
+        for label, side in sides:
+            tokens, seconds = side(window)
             if repeat:
                 rates[label].append(tokens / seconds)
+    for run in runs.values():
+        run.close()
     padded = {
         "seqtext": sum(len(b) * int(train_set.lengths[b].max()) for b in bucketed),
         "bucketed": sum(len(b) * int(train_set.lengths[b].max()) for b in bucket_iterator),
@@ -164,7 +182,8 @@ def main() -> None:
     steps = dict(zip(args.recipes, args.steps * len(args.recipes) if len(args.steps) == 1 else args.steps))
     rows = []
     for name in args.recipes:
-        result = measure(name, steps[name], args.repeats)
+        with tempfile.TemporaryDirectory() as folder:
+            result = measure(name, steps[name], args.repeats, Path(folder))
         ours, fair, theirs, bf16 = (median(result["rates"][k]) for k in ("seqtext", "bucketed", "baseline", "seqtext bf16"))
         model, efficiency = result["recipe"].model, result["efficiency"]
         rows.append(

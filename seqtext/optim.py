@@ -51,7 +51,7 @@ def top_layer(model: torch.nn.Module) -> int:
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig, fused: bool = True) -> torch.optim.Optimizer:
     """AdamW (or SGD). AdamW is the fused kernel, one pass over all the parameters: the default loop of
-    small operations per tensor took a third of an SST-2 step on CPU (bench/speed_work.py). Each group
+    small operations per tensor took a third of an SST-2 step on CPU (experiments/speed_work/speed_work.py). Each group
     carries an ``lr_scale``: with ``layer_lr_decay``, decay ** (layers above it); 1 without; and
     ``ngram_lr_scale`` for a classifier's n-gram table (AdamW only)."""
     if config.optimizer == "sgd":

@@ -108,7 +108,7 @@ def train(
     if data is not None:  # what the run's recipe records: the data itself is not saved
         recipe = dataclasses.replace(recipe, data=dataclasses.replace(recipe.data, dataset=IN_MEMORY))
     log = log or (lambda message: print(message, file=sys.stderr))
-    run = _Run(recipe, Path(out_dir), resume, log, data)
+    run = Run(recipe, Path(out_dir), resume, log, data)
     for note in notes if run.shard.main else ():
         log(note)
     try:
@@ -147,8 +147,10 @@ def train(
     }
 
 
-class _Run:
-    """One training run's parts: its task, model, optimizer, state, log file and process group."""
+class Run:
+    """One training run's parts: its task, model, optimizer, state, log file and process group. ``train``
+    drives it; a benchmark takes its steps one at a time (``start_epoch``, then ``step``) to time the
+    library's own training step."""
 
     def __init__(self, recipe: Recipe, out_dir: Path, resume: bool, log: Callable[[str], None], data):
         self.recipe, self.config, self.out_dir, self.log = recipe, recipe.train, out_dir, log

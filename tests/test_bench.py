@@ -34,12 +34,12 @@ def test_quick_mode_writes_its_own_results_file_and_leaves_results_md_alone(tmp_
     tracked = subprocess.run(["git", "ls-files", "-z", "bench"], cwd=ROOT, capture_output=True, check=True).stdout
     contents = {name: (ROOT / name.decode()).read_bytes() for name in tracked.split(b"\0") if name}
     status = _bench_status()
-    command = [sys.executable, "-m", "bench", "quick", "--only", "gradflow", "--results", str(results)]
+    command = [sys.executable, "-m", "bench", "quick", "--only", "step_time", "--results", str(results)]
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     text = results.read_text()
-    assert "Last run on: CPU:" in text and "<!-- bench:gradflow -->" in text and "| tanh RNN |" in text
-    section = text.split("<!-- bench:gradflow -->")[1].split("<!-- /bench:gradflow -->")[0]
+    assert "Last run on: CPU:" in text and "<!-- bench:step_time -->" in text and "| sst2 |" in text
+    section = text.split("<!-- bench:step_time -->")[1].split("<!-- /bench:step_time -->")[0]
     assert re.search(r"\nRan on \d{4}-\d\d-\d\d: CPU: .+; \d+ cores; torch ", section)  # each section names its machine
     assert (ROOT / "bench" / "RESULTS.md").read_bytes() == before
     assert _bench_status() == status  # quick mode writes no file git sees: its plots go to runs/bench-quick

@@ -13,8 +13,8 @@ seed 0, one after another in one run:
 Each run's schedule is fitted to the minutes (``train.max_minutes``), so each ends with its learning rate
 decayed: the comparison is what each reaches in that time, not a snapshot mid-schedule.
 
-    python bench/lm_output.py [--minutes 3]
-    python bench/lm_output.py --throughput     # training tokens/s only, on random ids (a minute)
+    python experiments/lm_output_layer/lm_output.py [--minutes 3]
+    python experiments/lm_output_layer/lm_output.py --throughput     # training tokens/s only, on random ids (a minute)
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import seqtext  # noqa: E402
 from bench.common import write_section  # noqa: E402
 from seqtext.models.language_model import LanguageModelConfig, RecurrentLanguageModel  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = {
     "full": {"output": "full", "tie_weights": False},
     "tied": {"output": "full", "tie_weights": True},
@@ -122,7 +122,7 @@ def main() -> None:
     results = measure_all(OUTPUTS, args.minutes)
     body = (
         "### The output layer of the review language model, in equal minutes\n\n"
-        f"`python bench/lm_output.py --minutes {args.minutes:g}`: recipes/reviews-lm.yaml's model (word vocabulary of "
+        f"`python experiments/lm_output_layer/lm_output.py --minutes {args.minutes:g}`: recipes/reviews-lm.yaml's model (word vocabulary of "
         f"25,000, embedding 128, LSTM 256, batch 64 x 70 tokens), {args.minutes:g} minutes each on IMDB's train reviews, "
         "validation on the last 2% of them, seed 0.\n\n" + table(results, "output layer", "full")
     )

@@ -7,7 +7,7 @@ come back through the recurrence. The cells are seqtext/cells.py's, stepped one 
 h_t can keep its gradient. Freshly initialised weights (PyTorch's defaults), float64 (the smallest norms
 are below float32's range), the mean over several seeds.
 
-    python bench/gradflow.py [--length 200] [--hidden 128] [--seeds 5]
+    python experiments/gradient_flow/gradflow.py [--length 200] [--hidden 128] [--seeds 5]
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.common import write_section  # noqa: E402
 from seqtext.cells import GRUCell, LSTMCell  # noqa: E402
 from seqtext.tokenizer import Tokenizer  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DISTANCES = (0, 1, 5, 10, 25, 50, 100, 150, 199)
 
 
@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--png", default=str(ROOT / "bench" / "gradflow.png"))
+    parser.add_argument("--png", default=str(Path(__file__).with_name("gradflow.png")))
     args = parser.parse_args()
     data = Path(os.environ.get("SEQTEXT_DATA", ROOT.parent / "shared" / "data")) / "tinyshakespeare" / "input.txt"
     tokenizer = Tokenizer.load(ROOT / "vocab" / "shakespeare-char.json")
@@ -115,9 +115,9 @@ def main() -> None:
     ]
     body = f"""## Gradient flow through time: tanh RNN, LSTM and GRU
 
-`python bench/gradflow.py --length {args.length} --hidden {args.hidden} --batch {args.batch} --seeds {args.seeds}`: mean ||dL/dh_t|| at distance d
+`python experiments/gradient_flow/gradflow.py --length {args.length} --hidden {args.hidden} --batch {args.batch} --seeds {args.seeds}`: mean ||dL/dh_t|| at distance d
 from the loss (the next character predicted from h_T alone), freshly initialised cells of width {args.hidden}, the same
-Tiny Shakespeare windows for all, mean over seeds 0..{args.seeds - 1}. Plot: bench/gradflow.png.
+Tiny Shakespeare windows for all, mean over seeds 0..{args.seeds - 1}. Plot: experiments/gradient_flow/gradflow.png.
 
 {header}
 |---|{"---:|" * (len(shown) + 1)}

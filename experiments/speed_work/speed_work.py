@@ -10,7 +10,7 @@ is timed on its own inside the same steps. Seed 0.
 The other change, to evaluation (batch lengths rounded to a multiple of 32, smaller batches and chunks),
 is measured with its memory in bench/memory.py.
 
-    python bench/speed_work.py [--steps 20] [--repeats 5] [--recipes sst2 trec imdb]
+    python experiments/speed_work/speed_work.py [--steps 20] [--repeats 5] [--recipes sst2 trec imdb]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.common import median, write_section  # noqa: E402
 from seqtext.batching import collate  # noqa: E402
@@ -33,7 +33,7 @@ from seqtext.optim import make_optimizer  # noqa: E402
 from seqtext.pipeline import bucket_sampler, prepare_classification  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VARIANTS = {"AdamW, per-tensor loop (before)": False, "AdamW, fused (after)": True}
 
 
@@ -98,7 +98,7 @@ def main() -> None:
         )
     body = f"""## Speed work, before and after: the optimizer step
 
-`python bench/speed_work.py --steps {args.steps} --repeats {args.repeats} --recipes {" ".join(args.recipes)}`: each recipe's
+`python experiments/speed_work/speed_work.py --steps {args.steps} --repeats {args.repeats} --recipes {" ".join(args.recipes)}`: each recipe's
 training step on its own bucketed batches (batches of 64), with AdamW's default per-tensor loop (before)
 and the fused AdamW kernel (after, `torch.optim.AdamW(..., fused=True)` in `seqtext.optim.make_optimizer`).
 Same starting weights; {args.steps} steps per variant per round, taking turns, median of {args.repeats} rounds after a warm-up

@@ -4,13 +4,13 @@ at a fixed budget.
 recipes/reviews-lm.yaml's model (word vocabulary of 25,000, embedding 128, one LSTM of 256, adaptive
 softmax, dropout 0.1 on the embeddings and the LSTM output) as it is, then with each option alone, then all
 three, each trained for the same minutes on IMDB's train reviews with its schedule fitted to them (the last
-2% of the reviews validate), seed 0, one after another in one run (bench/lm_output.py's loop):
+2% of the reviews validate), seed 0, one after another in one run (experiments/lm_output_layer/lm_output.py's loop):
 
 - embedding dropout: whole words dropped (rows of the embedding table);
 - locked dropout: one dropout mask per sequence, the same at every step;
 - weight drop: DropConnect on the hidden-to-hidden weights, one mask per batch.
 
-    python bench/awd.py [--minutes 3]
+    python experiments/lm_output_layer/awd.py [--minutes 3]
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from lm_output import measure_all, table  # noqa: E402
 
 from bench.common import write_section  # noqa: E402
-from bench.lm_output import measure_all, table  # noqa: E402
 
 OPTIONS = {
     "recipe": {},
@@ -42,7 +43,7 @@ def main() -> None:
     results = measure_all(OPTIONS, args.minutes)
     body = (
         "### AWD-LSTM's regularisers on the review language model\n\n"
-        f"`python bench/awd.py --minutes {args.minutes:g}`: recipes/reviews-lm.yaml's model (25,000 words, embedding 128, "
+        f"`python experiments/lm_output_layer/awd.py --minutes {args.minutes:g}`: recipes/reviews-lm.yaml's model (25,000 words, embedding 128, "
         f"LSTM 256, adaptive softmax, dropout 0.1, batch 64 x 70 tokens), {args.minutes:g} minutes each on IMDB's train "
         "reviews with the schedule fitted to them, validation on the last 2% of them, seed 0. Options: "
         + "; ".join(

@@ -8,7 +8,7 @@ without weight decay, and scores it on the recipe's validation split; with ``--e
 scores the bag's scores added to that run's encoder's (``parts[0]`` of its best checkpoint), which is what
 the classifier predicts. Validation only: the test split is not read.
 
-    python bench/ngram_rate.py --rates 0.1 0.3 1.0 3.0 [--encoder runs/imdb-pretrained-separate]
+    python experiments/ngram_rate/ngram_rate.py --rates 0.1 0.3 1.0 3.0 [--encoder runs/imdb-pretrained-separate]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import seqtext  # noqa: E402
 from bench.common import write_section  # noqa: E402
@@ -31,7 +31,7 @@ from seqtext.optim import learning_rate  # noqa: E402
 from seqtext.pipeline import bucket_sampler, prepare_classification  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def batches(encoded, recipe, shuffle: bool, epoch: int = 0):
@@ -94,7 +94,7 @@ def main() -> None:
             row["sum"] = accuracy(encoder + logits, labels)
         rows.append(row)
         print(row, flush=True)
-    command = f"python bench/ngram_rate.py --rates {' '.join(map(str, args.rates))}" + (
+    command = f"python experiments/ngram_rate/ngram_rate.py --rates {' '.join(map(str, args.rates))}" + (
         f" --encoder {args.encoder}" if args.encoder else ""
     )
     header = "| peak rate | train.ngram_lr_scale | bag alone, validation |" + (

@@ -3,7 +3,7 @@ reviews (never its test split), tokenized exactly as seqtext's word tokenizer re
 GloVe 6B 50d as one fastText ``.vec`` file: each word's GloVe vector followed by its IMDB vector (zeros for the
 half a word lacks). The classifier reads it as any vector file: ``--model.vectors runs/vectors/glove+imdb.100d.vec``.
 
-    python experiments/indomain_vectors/make_vectors.py --out runs/vectors [--dim 50 --epochs 5 --threads 2]
+    python experiments/vectors_ablation/make_indomain_vectors.py --out runs/vectors [--dim 50 --epochs 5 --threads 2]
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """SST-2 ablation: pooling (additive attention, self-attentive, mean, max, last) and encoder (LSTM, Bi-LSTM,
 GRU), each trained with the same seed and step budget from recipes/sst2.yaml; everything else unchanged.
 
-    python bench/ablation.py [--epochs 4] [--seed 0]
+    python experiments/classifier_ablation/ablation.py [--epochs 4] [--seed 0]
 
 Each variant is selected on SST-2 validation (its best checkpoint) and then scored once on the test split.
 """
@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.common import write_section  # noqa: E402
 from seqtext import checkpoint  # noqa: E402
@@ -23,7 +23,7 @@ from seqtext.evaluation import evaluate_classifier, evaluation_set  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
 from seqtext.training import train  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VARIANTS = {
     "Bi-LSTM + additive attention (the recipe)": [],
     "Bi-LSTM + self-attentive pooling (4 heads)": ["--model.pooling", "self_attention"],
@@ -59,7 +59,7 @@ def main() -> None:
         shutil.rmtree(run.parent)
     body = f"""## SST-2 ablation: pooling and encoder
 
-`python bench/ablation.py --epochs {args.epochs} --seed {args.seed}`: recipes/sst2.yaml with one change each, {args.epochs} epochs
+`python experiments/classifier_ablation/ablation.py --epochs {args.epochs} --seed {args.seed}`: recipes/sst2.yaml with one change each, {args.epochs} epochs
 (the same steps for all), seed {args.seed}; the best validation checkpoint of each is scored once on the 1,821 test sentences.
 Validation has 872 sentences, so one sentence is 0.11 points and differences under about a point are noise.
 

@@ -11,7 +11,7 @@ sample of it, --test-size). Small sets train for more epochs, so that each run t
 The pretrained classifier runs without the recipe's bag of n-grams (model.ngrams: 0): the comparison
 is the same encoder with and without pretraining.
 
-    python bench/few_labels.py [--sizes 500 2000] [--test-size 5000] [--seed 0] [--models default pretrained]
+    python experiments/few_labels/few_labels.py [--sizes 500 2000] [--test-size 5000] [--seed 0] [--models default pretrained]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import seqtext  # noqa: E402
 from bench.common import write_section  # noqa: E402
@@ -36,7 +36,7 @@ from seqtext.baselines import fit_nbsvm  # noqa: E402
 from seqtext.pipeline import load_labelled  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VALIDATION_SIZE = 1000
 STEPS = 300  # about this many optimizer steps at every size (the default classifier has its own rule)
 MODELS = ("default", "pretrained", "from scratch")
@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--test-size", type=int, default=5000, help="a stratified sample of the test split (0: all 25,000)")
     parser.add_argument("--encoder", default=str(ROOT / "runs" / "reviews-lm"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--png", help="the plot (default: bench/SECTION.png, the section's name)")
+    parser.add_argument("--png", help="the plot (default: SECTION.png beside this script, the section name)")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
@@ -95,12 +95,12 @@ def main() -> None:
             print(f"{size} labels, NBSVM-bi: {results['NBSVM-bi'][size]:.4f}", flush=True)
     print(json.dumps(results, indent=2))
     section = "few_labels" if args.models == list(MODELS) else "_".join(["few_labels", *args.models])
-    png = Path(args.png or ROOT / "bench" / f"{section}.png")
+    png = Path(args.png or Path(__file__).with_name(f"{section}.png"))
     plot(results, len(test), png)
     header = "| labels | " + " | ".join(results) + " |\n|---:|" + "---:|" * len(results)
     rows = [f"| {size:,} | " + " | ".join(f"{results[k][size]:.4f}" for k in results) + " |" for size in args.sizes]
     command = (
-        f"python bench/few_labels.py --sizes {' '.join(map(str, args.sizes))} --test-size {args.test_size} --seed {args.seed}"
+        f"python experiments/few_labels/few_labels.py --sizes {' '.join(map(str, args.sizes))} --test-size {args.test_size} --seed {args.seed}"
         + (f" --models {' '.join(args.models)}" if args.models != list(MODELS) else "")
     )
     body = (

@@ -7,7 +7,7 @@ read, not trained again. Reported: the best validation accuracy and macro-F1 (wh
 settings are chosen), and the share of the validation and test splits' tokens that the run's vocabulary
 turns into <unk> (the open vocabulary's effect). Test accuracy is not read here.
 
-    python bench/vectors_ablation.py sst2 trec [--variants default novectors ...] [--jobs 2] [--extra --train.epochs 4]
+    python experiments/vectors_ablation/vectors_ablation.py sst2 trec [--variants default novectors ...] [--jobs 2] [--extra --train.epochs 4]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import seqtext  # noqa: E402
@@ -40,7 +40,7 @@ VARIANTS = {
     "long": ["--data.max_length", "1000"],
     "adversarial": ["--train.adversarial", "3.0"],
     # the next levers: in-domain vectors (skip-gram on IMDB train + unlabelled, beside GloVe; made by
-    # experiments/indomain_vectors/make_vectors.py), and a wider encoder
+    # experiments/vectors_ablation/make_indomain_vectors.py), and a wider encoder
     "indomain": ["--model.vectors", str(ROOT / "runs" / "vectors" / "glove+imdb.100d.vec"), "--model.embedding_size", "178"],
     "wide": ["--model.hidden_size", "256", "--model.attention_size", "256"],
 }
@@ -103,7 +103,7 @@ def main() -> None:
         rows.append(row(dataset, variant, out))
         print(json.dumps(rows[-1]), flush=True)
     subset = args.variants != list(VARIANTS)  # a subset of the variants gets a section of its own
-    command = " ".join(["python bench/vectors_ablation.py", *args.datasets, *(["--variants", *args.variants] if subset else []),
+    command = " ".join(["python experiments/vectors_ablation/vectors_ablation.py", *args.datasets, *(["--variants", *args.variants] if subset else []),
                         *(["--extra", *args.extra] if args.extra else [])])  # fmt: skip
     write_section("_".join(["vectors_ablation", *args.datasets, *(args.variants if subset else [])]), table(rows, command))
 

@@ -17,17 +17,17 @@ validation and test passes: give smaller sizes there.
 It needs its own virtual environment, apart from seqtext's::
 
     python3 -m venv /work/venvs/ulmfit
-    /work/venvs/ulmfit/bin/pip install --no-deps -r bench/ulmfit-requirements.txt
+    /work/venvs/ulmfit/bin/pip install --no-deps -r experiments/ulmfit_peer/requirements.txt
 
 First write seqtext's split (10% of IMDB train held out, stratified by label and seeded) with seqtext's
 environment, so that both see the very same rows::
 
     SEQTEXT_DATA=/work/shared/data HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 \\
-        .venv/bin/python bench/ulmfit.py --write-splits /tmp/ulmfit-splits [--seed 0]
+        .venv/bin/python experiments/ulmfit_peer/ulmfit.py --write-splits /tmp/ulmfit-splits [--seed 0]
 
 then train and score (one JSON line at the end; --limit N for a smoke test on N rows of each split)::
 
-    /work/venvs/ulmfit/bin/python bench/ulmfit.py --splits /tmp/ulmfit-splits \\
+    /work/venvs/ulmfit/bin/python experiments/ulmfit_peer/ulmfit.py --splits /tmp/ulmfit-splits \\
         --lm-minutes 48 --clf-minutes 30 --seed 0 [--json out.json] [--limit N]
 
 Without --splits it holds out its own stratified, seeded 10%, which are not seqtext's rows.
@@ -45,7 +45,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import write_section  # noqa: E402  (torch only: either environment has it)
@@ -343,7 +343,7 @@ def report(result: dict, argv: list[str]) -> str:
         [
             "### Peer: fastai's ULMFiT on IMDB, from scratch at seqtext's budget",
             "",
-            f"`{Path(sys.executable).parent.parent}/bin/python bench/ulmfit.py {' '.join(argv)}` (fastai "
+            f"`{Path(sys.executable).parent.parent}/bin/python experiments/ulmfit_peer/ulmfit.py {' '.join(argv)}` (fastai "
             f"{result['versions']['fastai']}, torch {result['versions']['torch']}, {result['torch_threads']} threads, "
             f"seed {result['seed']}; rows: {result['splits']}).",
             "",

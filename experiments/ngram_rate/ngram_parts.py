@@ -1,7 +1,7 @@
 """A classifier with an n-gram bag (``model.ngrams``), taken apart: the encoder's scores alone, the bag's
 alone, and their sum (what the model predicts), on one split, scored on the best checkpoint.
 
-    python bench/ngram_parts.py runs/imdb-pretrained [--split test]
+    python experiments/ngram_rate/ngram_parts.py runs/imdb-pretrained [--split test]
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from ngram_rate import accuracy, scores  # noqa: E402
 
 import seqtext  # noqa: E402
 from bench.common import write_section  # noqa: E402
-from bench.ngram_rate import accuracy, scores  # noqa: E402
 from seqtext.pipeline import prepare_classification  # noqa: E402
 
 
@@ -44,7 +45,7 @@ def main() -> None:
     print(f"the two halves agree on {agree:.2%}")
     lines = ["| scores | accuracy |", "|---|---:|", *(f"| {name} | {value:.4f} |" for name, value in accuracy_of.items())]
     body = (
-        f"## A classifier with an n-gram bag, taken apart\n\n`python bench/ngram_parts.py {args.run} --split {args.split}`: "
+        f"## A classifier with an n-gram bag, taken apart\n\n`python experiments/ngram_rate/ngram_parts.py {args.run} --split {args.split}`: "
         f"the best checkpoint's encoder and n-gram bag scored alone and summed on the {len(labels):,} texts of the "
         f"{args.split} split; the two halves give the same label on {agree:.2%} of them.\n\n" + "\n".join(lines) + "\n"
     )
