@@ -140,13 +140,26 @@ class RecurrentLanguageModel(nn.Module):
                 return self.head.log_prob(h.reshape(-1, h.shape[-1]).to(at_least_fp32(h))).view(*h.shape[:-1], -1)
         return self.head(self.projection(h) if self.projection is not None else h)
 
-    def forward(self, ids: torch.Tensor, state: State | None = None, targets: torch.Tensor | None = None):
+    def forward(self, ids: torch.Tensor, state: State | None = None, targets: torch.Tensor | None = None,
+                reduction: str = "mean"):  # fmt: skip
         """ids: (B, T), state: each (L, B, H) or None (zeros) -> scores (B, T, V), the state after step T.
-        With ``targets`` (B, T): ``token_losses`` instead (one call, so DistributedDataParallel sees it)."""
+        With ``targets`` (B, T): ``loss`` instead (one call, so DistributedDataParallel sees it)."""
         if targets is not None:
-            return self.token_losses(ids, targets, state)
+            return self.loss(ids, targets, state, reduction)
         h, new_state = self.features(ids, state)
         return self.logits(h), new_state  # (B, T, V)
+
+    def loss(self, ids: torch.Tensor, targets: torch.Tensor, state: State | None = None, reduction: str = "mean"):
+        """The training objective: the negative log-likelihood of the targets (B, T) that are scored (not
+        IGNORE_INDEX), their mean or ``reduction`` sum; the most likely next ids (B, T) (None from an
+        adaptive softmax); and the state after step T."""
+        if self.adaptive:  # no logits to give: the adaptive softmax scores the targets' clusters only
+            losses, predicted, new_state = self.token_losses(ids, targets, state)  # (B, T)
+            total = losses.sum()
+            return (total / (targets != IGNORE_INDEX).sum() if reduction == "mean" else total), predicted, new_state
+        logits, new_state = self(ids, state)  # (B, T, V)
+        total = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction=reduction)
+        return total, logits.argmax(-1), new_state
 
     def token_losses(
         self, ids: torch.Tensor, targets: torch.Tensor, state: State | None = None

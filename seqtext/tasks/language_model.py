@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
 from seqtext.batching import LMStreams
 from seqtext.checkpoint import Checkpoint
@@ -76,19 +75,11 @@ class LanguageModelTask:
     def step(self, batch: tuple[torch.Tensor, torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor, dict]:
         inputs, targets = self.shard.take(batch[0]).to(device), self.shard.take(batch[1]).to(device)  # (B, T)
         valid = targets != IGNORE_INDEX
-        if self.model.adaptive:  # no logits to give: the adaptive softmax scores the targets' clusters only
-            losses, predicted, state = self.runner(inputs, self.state, targets=targets)  # (B, T), (B, T)
-            total = losses.sum()
-        else:
-            logits, state = self.runner(inputs, self.state)  # (B, T, V)
-            reduction = "mean" if self.shard.world == 1 else "sum"
-            total = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction=reduction)
-            predicted = logits.argmax(-1)  # (B, T)
+        reduction = "mean" if self.shard.world == 1 else "sum"  # across processes: their sums over all their targets
+        loss, predicted, state = self.runner(inputs, self.state, targets=targets, reduction=reduction)  # the model's loss
         self.state = detach_state(state)
         if self.shard.world > 1:
-            loss = self.shard.mean(total, float((batch[1] != IGNORE_INDEX).sum()))
-        else:
-            loss = total if not self.model.adaptive else total / valid.sum()
+            loss = self.shard.mean(loss, float((batch[1] != IGNORE_INDEX).sum()))
         n = int(valid.sum())
         if predicted is None:
             return loss, loss, {"n": n, "tokens": n}
