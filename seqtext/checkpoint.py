@@ -43,7 +43,7 @@ from seqtext.labels import LabelMap
 from seqtext.recipe import load_recipe
 from seqtext.tokenizer import Tokenizer
 
-FORMAT_VERSION = 2  # 2: a classifier's attention weights under pooling.attention. (kinds.Kind.renamed)
+FORMAT_VERSION = 2  # 2: a classifier's attention under pooling., a language model's head under output. (Kind.renamed)
 JSON_LIMIT = 2**20  # config.json, card.json, labels.json: a few KB in practice
 # tokenizer.json (and trainer.json): a 30,000-word vocabulary or a BPE vocabulary with its merges is a few MB
 TOKENIZER_LIMIT = 64 * 2**20

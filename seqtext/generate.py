@@ -124,10 +124,10 @@ class Stepper:
             table = self.embedding @ w_ih.T + b_ih  # (V, G*H)
             self.table = table + b_hh if self.cell == "lstm" else table  # the GRU keeps b_hh inside its reset gate
         # a plain linear head is one addmm; a projected or adaptive one is the model's own output layer
-        self.output = model.logits if model.adaptive or model.projection is not None else None
+        self.output = model.logits if model.adaptive or model.output.projection is not None else None
         if self.output is None:
-            self.head_weight = model.head.weight.T.contiguous().to(self.dtype)  # (H, V)
-            self.head_bias = model.head.bias.to(self.dtype)  # (V,)
+            self.head_weight = model.output.head.weight.T.contiguous().to(self.dtype)  # (H, V)
+            self.head_bias = model.output.head.bias.to(self.dtype)  # (V,)
 
     def step(self, ids: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """ids: (B,), state: each (L, B, H) -> logits (B, V), the next state."""

@@ -78,6 +78,7 @@ KINDS = {
             task="seqtext.tasks.language_model:LanguageModelTask",
             api="seqtext.api:LanguageModel",
             report="seqtext.report:print_language_model_evaluation",
+            renamed=(("head.", "output.head."), ("projection.", "output.projection.")),  # before OutputLayer
             summary="seqtext.pipeline:corpus_summary",
             texts="seqtext.pipeline:corpus_tokenizer_texts",
             route="generate",

@@ -150,7 +150,7 @@ class Batcher:
         self.queue: asyncio.Queue | None = None
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqtext-batch")
         self.task: asyncio.Task | None = None
-        self.calls = 0  # model calls made, for tests and the log
+        self.calls = 0  # model calls made: fewer than requests when requests share a call
 
     def start(self) -> None:
         self.queue = asyncio.Queue()

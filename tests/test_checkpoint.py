@@ -194,3 +194,18 @@ def _pickle_bomb(marker) -> bytes:
             return (os.system, (f"touch {marker}",))
 
     return pickle.dumps(Bomb())
+
+
+def test_a_format_1_language_model_reads_its_output_layer_under_the_names_of_today(lm_run, tmp_path):
+    """Format 1 kept the output layer's weights under head.*; format 2 under output.head.*."""
+    from safetensors.torch import load_file, save_file
+
+    old = tmp_path / "old"
+    shutil.copytree(lm_run / "best", old)
+    today = checkpoint.load(old).model
+    weights = load_file(str(old / "model.safetensors"))
+    assert "output.head.weight" in weights and not any(name.startswith("head.") for name in weights)
+    save_file({k.replace("output.head.", "head."): v for k, v in weights.items()}, str(old / "model.safetensors"))
+    _edit_config(old, format_version=1)
+    older = checkpoint.load(old).model
+    assert all(torch.equal(a, b) for a, b in zip(today.state_dict().values(), older.state_dict().values(), strict=True))

@@ -35,7 +35,7 @@ def token_model(request, tmp_path_factory, shakespeare_slice):
 def test_a_token_model_reports_perplexity_per_token_and_no_bits_per_character(token_model, capsys):
     assert token_model.unit == "token" and token_model.tokenizer.kind in ("word", "bpe")
     assert set(token_model.validation) >= {"loss", "perplexity", "n_tokens"} and "bpc" not in token_model.validation
-    adaptive = isinstance(token_model.module.head, torch.nn.AdaptiveLogSoftmaxWithLoss)
+    adaptive = isinstance(token_model.module.output.head, torch.nn.AdaptiveLogSoftmaxWithLoss)
     assert adaptive == (token_model.config.output == "adaptive")
     assert ("accuracy" in token_model.validation) != adaptive  # the adaptive softmax has no cheap most likely token
     assert main(["evaluate", str(token_model.run_dir), "--json"]) == 0

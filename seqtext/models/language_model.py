@@ -76,18 +76,17 @@ class LanguageModelConfig:
         return sizes
 
 
-class RecurrentLanguageModel(nn.Module):
-    def __init__(self, config: LanguageModelConfig, vocab_size: int):
+class OutputLayer(nn.Module):
+    """The language model's output layer, one of three: full (a linear layer over the vocabulary), tied (that
+    layer's weight is the embedding's, through a projection when the widths differ), or adaptive (Grave et al.
+    2017's adaptive softmax, ``nn.AdaptiveLogSoftmaxWithLoss``). ``scores`` gives logits (log-probabilities
+    from the adaptive one), ``loss`` the training objective, ``token_losses`` each target's negative
+    log-likelihood: the model's loss lives here alone."""
+
+    def __init__(self, config: LanguageModelConfig, vocab_size: int, embedding: nn.Embedding):
         super().__init__()
-        self.config = config
-        self.embedding = nn.Embedding(vocab_size, config.embedding_size)
-        between = config.dropout if config.num_layers > 1 else 0.0
-        self.rnn = CELLS[config.cell](
-            config.embedding_size, config.hidden_size, config.num_layers, batch_first=True, dropout=between
-        )
-        self.dropout = nn.Dropout(config.dropout)
-        self.projection = None
-        if config.output == "adaptive":
+        self.adaptive, self.projection = config.output == "adaptive", None
+        if self.adaptive:
             if config.adaptive_cutoffs[-1] >= vocab_size:
                 raise ConfigError(
                     f"model.adaptive_cutoffs must be below the vocabulary size {vocab_size}, not {list(config.adaptive_cutoffs)}"
@@ -100,7 +99,57 @@ class RecurrentLanguageModel(nn.Module):
         self.projection = nn.Linear(config.hidden_size, config.embedding_size) if tied_projection else None
         self.head = nn.Linear(config.embedding_size if tied_projection else config.hidden_size, vocab_size)
         if config.tie_weights:
-            self.head.weight = self.embedding.weight
+            self.head.weight = embedding.weight
+
+    def scores(self, h: torch.Tensor) -> torch.Tensor:
+        """(..., H) -> scores over the vocabulary (..., V): logits, or log-probabilities for the adaptive softmax."""
+        if self.adaptive:
+            with fp32(h.device):  # its log-sum-exp over clusters, in float32 under bf16 autocast too
+                return self.head.log_prob(h.reshape(-1, h.shape[-1]).to(at_least_fp32(h))).view(*h.shape[:-1], -1)
+        return self.head(self.projection(h) if self.projection is not None else h)
+
+    def loss(self, h: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> tuple[torch.Tensor, torch.Tensor | None]:
+        """h (B, T, H), targets (B, T) -> the negative log-likelihood of the scored targets (not IGNORE_INDEX),
+        their mean or ``reduction`` sum, and the most likely next ids (B, T) (None from an adaptive softmax)."""
+        if self.adaptive:  # no logits to give: the adaptive softmax scores the targets' clusters only
+            losses, predicted = self.token_losses(h, targets)  # (B, T)
+            total = losses.sum()
+            return (total / (targets != IGNORE_INDEX).sum() if reduction == "mean" else total), predicted
+        logits = self.scores(h)  # (B, T, V)
+        total = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction=reduction)
+        return total, logits.argmax(-1)
+
+    def token_losses(self, h: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """h (B, T, H), targets (B, T) -> each target's negative log-likelihood (B, T) (0 where IGNORE_INDEX),
+        and the most likely next id (B, T). The adaptive softmax scores only the targets' clusters and gives
+        no most likely id (None): finding it would cost the full softmax it saves."""
+        if not self.adaptive:
+            logits = self.scores(h)  # (B, T, V)
+            scores = logits.flatten(0, 1).to(at_least_fp32(logits))  # half precision scored in float32
+            losses = F.cross_entropy(scores, targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none")
+            return losses.view_as(targets), logits.argmax(-1)
+        flat, wanted = h.flatten(0, 1).to(at_least_fp32(h)), targets.flatten()  # (B*T, H) in float32 or wider, (B*T,)
+        valid = wanted != IGNORE_INDEX
+        losses = torch.zeros(wanted.shape, dtype=flat.dtype, device=h.device)  # (B*T,)
+        with fp32(h.device):  # under bf16 autocast too: the head's log-sum-exp needs float32
+            if valid.any():
+                losses[valid] = -self.head(flat[valid], wanted[valid]).output
+            else:  # nothing to score: a loss of 0 that still reaches the weights, so backward (and DDP) work
+                losses = losses + 0.0 * flat.sum()
+        return losses.view_as(targets), None
+
+
+class RecurrentLanguageModel(nn.Module):
+    def __init__(self, config: LanguageModelConfig, vocab_size: int):
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(vocab_size, config.embedding_size)
+        between = config.dropout if config.num_layers > 1 else 0.0
+        self.rnn = CELLS[config.cell](
+            config.embedding_size, config.hidden_size, config.num_layers, batch_first=True, dropout=between
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.output = OutputLayer(config, vocab_size, self.embedding)
 
     @property
     def vocab_size(self) -> int:
@@ -108,7 +157,7 @@ class RecurrentLanguageModel(nn.Module):
 
     @property
     def adaptive(self) -> bool:
-        return self.config.output == "adaptive"
+        return self.output.adaptive
 
     def features(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """ids: (B, T), state: each (L, B, H) or None (zeros) -> what the output layer reads (B, T, H), the state."""
@@ -135,10 +184,7 @@ class RecurrentLanguageModel(nn.Module):
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """(..., H) -> scores over the vocabulary (..., V): logits, or log-probabilities for the adaptive softmax."""
-        if self.adaptive:
-            with fp32(h.device):  # its log-sum-exp over clusters, in float32 under bf16 autocast too
-                return self.head.log_prob(h.reshape(-1, h.shape[-1]).to(at_least_fp32(h))).view(*h.shape[:-1], -1)
-        return self.head(self.projection(h) if self.projection is not None else h)
+        return self.output.scores(h)
 
     def forward(self, ids: torch.Tensor, state: State | None = None, targets: torch.Tensor | None = None,
                 reduction: str = "mean"):  # fmt: skip
@@ -150,38 +196,20 @@ class RecurrentLanguageModel(nn.Module):
         return self.logits(h), new_state  # (B, T, V)
 
     def loss(self, ids: torch.Tensor, targets: torch.Tensor, state: State | None = None, reduction: str = "mean"):
-        """The training objective: the negative log-likelihood of the targets (B, T) that are scored (not
-        IGNORE_INDEX), their mean or ``reduction`` sum; the most likely next ids (B, T) (None from an
-        adaptive softmax); and the state after step T."""
-        if self.adaptive:  # no logits to give: the adaptive softmax scores the targets' clusters only
-            losses, predicted, new_state = self.token_losses(ids, targets, state)  # (B, T)
-            total = losses.sum()
-            return (total / (targets != IGNORE_INDEX).sum() if reduction == "mean" else total), predicted, new_state
-        logits, new_state = self(ids, state)  # (B, T, V)
-        total = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction=reduction)
-        return total, logits.argmax(-1), new_state
+        """The training objective (``OutputLayer.loss``) over targets (B, T), the most likely next ids (B, T)
+        (None from an adaptive softmax), and the state after step T."""
+        h, new_state = self.features(ids, state)  # (B, T, H)
+        total, predicted = self.output.loss(h, targets, reduction)
+        return total, predicted, new_state
 
     def token_losses(
         self, ids: torch.Tensor, targets: torch.Tensor, state: State | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None, State]:
         """ids, targets: (B, T) -> each target's negative log-likelihood (B, T) (0 where IGNORE_INDEX), the
-        most likely next id (B, T), and the state. The adaptive softmax scores only the targets' clusters
-        and gives no most likely id (None): finding it would cost the full softmax it saves."""
+        most likely next id (B, T) (None from an adaptive softmax), and the state (``OutputLayer.token_losses``)."""
         h, new_state = self.features(ids, state)  # (B, T, H)
-        if not self.adaptive:
-            logits = self.logits(h)  # (B, T, V)
-            scores = logits.flatten(0, 1).to(at_least_fp32(logits))  # half precision scored in float32
-            losses = F.cross_entropy(scores, targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none")
-            return losses.view_as(targets), logits.argmax(-1), new_state
-        flat, wanted = h.flatten(0, 1).to(at_least_fp32(h)), targets.flatten()  # (B*T, H) in float32 or wider, (B*T,)
-        valid = wanted != IGNORE_INDEX
-        losses = torch.zeros(wanted.shape, dtype=flat.dtype, device=h.device)  # (B*T,)
-        with fp32(h.device):  # under bf16 autocast too: the head's log-sum-exp needs float32
-            if valid.any():
-                losses[valid] = -self.head(flat[valid], wanted[valid]).output
-            else:  # nothing to score: a loss of 0 that still reaches the weights, so backward (and DDP) work
-                losses = losses + 0.0 * flat.sum()
-        return losses.view_as(targets), None, new_state
+        losses, predicted = self.output.token_losses(h, targets)
+        return losses, predicted, new_state
 
     def _dropout(self, x: torch.Tensor) -> torch.Tensor:
         return locked_dropout(x, self.config.dropout, self.training) if self.config.locked_dropout else self.dropout(x)

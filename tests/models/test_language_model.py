@@ -37,10 +37,10 @@ def test_the_state_is_returned_not_kept():
 
 def test_tied_weights_share_one_tensor_through_a_projection_when_sizes_differ():
     model = RecurrentLanguageModel(LanguageModelConfig(24, 24, 1, tie_weights=True), vocab_size=30)
-    assert model.head.weight is model.embedding.weight and model.projection is None
+    assert model.output.head.weight is model.embedding.weight and model.output.projection is None
     projected = RecurrentLanguageModel(LanguageModelConfig(16, 24, 1, tie_weights=True), vocab_size=30)
-    assert projected.head.weight is projected.embedding.weight
-    assert tuple(projected.projection.weight.shape) == (16, 24)  # hidden 24 -> embedding 16
+    assert projected.output.head.weight is projected.embedding.weight
+    assert tuple(projected.output.projection.weight.shape) == (16, 24)  # hidden 24 -> embedding 16
     logits, _ = projected(torch.randint(30, (2, 5)))
     assert tuple(logits.shape) == (2, 5, 30)
 
