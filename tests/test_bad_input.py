@@ -66,7 +66,7 @@ CASES = [
     (["data", "{recipes}/sst2.yaml", "--batching.batch_size", "0"], "batching.batch_size must be at least 1, not 0"),
     (["data", "{recipes}/sst2.yaml", "--seed", "x"], "argument --seed: invalid int value: 'x'"),
     (["data", "{recipes}/sst2.yaml", "--on-bad-rows", "ignore"], "argument --on-bad-rows: invalid choice: 'ignore'"),
-    (["tokenizer", "{recipes}/sunspots.yaml", "--out", "{tmp}/tok.json"], "a forecasting recipe reads numbers"),
+    (["tokenizer", "{recipes}/sunspots.yaml", "--out", "{tmp}/tok.json"], "a forecaster recipe reads no text"),
     (["tokenizer", "{tmp}/good.jsonl"], "give --out FILE, or a recipe with tokenizer.path"),
     (["tokenizer", "{tmp}/good.jsonl", "--out", "{tmp}/good.jsonl/tok.json"], "tok.json: cannot write"),
     (["train", "{tmp}/missing.yaml"], "missing.yaml: no such recipe file"),
