@@ -29,9 +29,9 @@ from bench.common import write_section  # noqa: E402
 from bench.train_throughput import TutorialClassifier, pad_to  # noqa: E402
 from seqtext import checkpoint  # noqa: E402
 from seqtext.batching import collate  # noqa: E402
-from seqtext.evaluation import evaluate_classifier  # noqa: E402
+from seqtext.classifier.data import prepare_classification  # noqa: E402
+from seqtext.classifier.evaluation import evaluate_classifier  # noqa: E402
 from seqtext.optim import learning_rate, make_optimizer  # noqa: E402
-from seqtext.pipeline import prepare_classification  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
 from seqtext.training import train  # noqa: E402
 

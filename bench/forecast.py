@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import write_section  # noqa: E402
 from seqtext import checkpoint  # noqa: E402
+from seqtext.forecaster.series import evaluate_forecaster, load_series  # noqa: E402
 from seqtext.plots import plot_forecast  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
-from seqtext.series import evaluate_forecaster, load_series  # noqa: E402
 from seqtext.training import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +41,20 @@ def trained(name: str, seed: int, overrides: list[str], base: Path) -> tuple[obj
 
 def mean(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f}"
+
+
+def multi_step(name: str, recursive: list[dict], direct: list[dict], horizon: int, order) -> list[str]:
+    """Table rows of test RMSE at the first, middle and last forecast step: the models (mean over seeds) and the baselines."""
+    steps = sorted({0, horizon // 2 - 1, horizon - 1})
+    multi = [
+        ("model, recursive", [[r["model"]["rmse_per_step"][h] for r in recursive] for h in steps]),
+        ("model, direct", [[r["model"]["rmse_per_step"][h] for r in direct] for h in steps]),
+    ]
+    multi += [
+        (label, [[recursive[0]["baselines"][key]["rmse_per_step"][h]] for h in steps])
+        for key, label in (("last_value", "last value"), ("seasonal", "seasonal"), ("autoregression", f"AR({order})"))
+    ]
+    return [f"| {name} | {label} | {recursive[0]['n']} | {' | '.join(mean(c) for c in cells)} |" for label, cells in multi]
 
 
 def main() -> None:
@@ -75,18 +89,7 @@ def main() -> None:
             f"{baselines['last_value']['rmse']:.4f} | {baselines['seasonal']['rmse']:.4f} ({season}) | "
             f"{baselines['autoregression']['rmse']:.4f} ({order}) | {statistics.mean(seconds):.0f} s |"
         )
-        steps = sorted({0, horizon // 2 - 1, horizon - 1})
-        multi = [
-            ("model, recursive", [[r["model"]["rmse_per_step"][h] for r in recursive] for h in steps]),
-            ("model, direct", [[r["model"]["rmse_per_step"][h] for r in direct] for h in steps]),
-        ]
-        multi += [
-            (label, [[recursive[0]["baselines"][key]["rmse_per_step"][h]] for h in steps])
-            for key, label in (("last_value", "last value"), ("seasonal", "seasonal"), ("autoregression", f"AR({order})"))
-        ]
-        for label, cells in multi:
-            cells_text = " | ".join(mean(c) for c in cells)
-            multi_step_rows.append(f"| {name} | {label} | {recursive[0]['n']} | {cells_text} |")
+        multi_step_rows += multi_step(name, recursive, direct, horizon, order)
     seeds = " ".join(map(str, args.seeds))
     header = " | ".join(f"h={h + 1}" for h in sorted({0, horizon // 2 - 1, horizon - 1}))
     body = f"""## Forecasting: sine and sunspots against baselines

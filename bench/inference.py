@@ -5,7 +5,7 @@ on the same test texts, in one run.
 - texts/s batched: all the texts through the same bucketed batches as ``seqtext predict`` (at most 128 a batch);
 - accuracy on the test split for each backend, against the fp32 PyTorch model's.
 
-Every backend goes through the same tokenizer and the same batching code (seqtext/predict.py), so the figures
+Every backend goes through the same tokenizer and the same batching code (seqtext/classifier/predict.py), so the figures
 differ only by what runs the graph. fastText (bigrams, trained here on the recipe's train split, the peer of
 bench/peers.py) is timed on the same texts with its own ``predict``. Threads: 2 for each (the machine's cores).
 
@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import seqtext  # noqa: E402
 from bench.common import write_section  # noqa: E402
+from seqtext.classifier.data import load_labelled  # noqa: E402
 from seqtext.export import export, load_exported  # noqa: E402
-from seqtext.pipeline import load_labelled  # noqa: E402
 
 THREADS = 2
 

@@ -32,18 +32,7 @@ REFERENCES = {  # name -> [(minutes, validation loss)]
 }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", help="a language-model run directory (with metrics.jsonl)")
-    parser.add_argument("--png", default=str(ROOT / "bench" / "shakespeare_curve.png"))
-    args = parser.parse_args()
-    run = Path(args.run)
-    entries = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    validation = [e for e in entries if e["split"] == "validation"]
-    recipe = json.loads((run / "best" / "config.json").read_text())["recipe"]
-    minutes = [e["elapsed_s"] / 60 for e in validation]
-    losses = [e["loss"] for e in validation]
-
+def plot(minutes: list[float], losses: list[float], png: str) -> None:
     figure, axes = plt.subplots(figsize=(7, 4.5))
     axes.plot(minutes, losses, "o-", markersize=3, label="seqtext recipes/shakespeare.yaml")
     for (name, points), marker in zip(REFERENCES.items(), ("s", "^")):
@@ -56,8 +45,23 @@ def main() -> None:
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()
-    figure.savefig(args.png, dpi=100)
+    figure.savefig(png, dpi=100)
     plt.close(figure)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", help="a language-model run directory (with metrics.jsonl)")
+    parser.add_argument("--png", default=str(ROOT / "bench" / "shakespeare_curve.png"))
+    args = parser.parse_args()
+    run = Path(args.run)
+    entries = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    validation = [e for e in entries if e["split"] == "validation"]
+    recipe = json.loads((run / "best" / "config.json").read_text())["recipe"]
+    minutes = [e["elapsed_s"] / 60 for e in validation]
+    losses = [e["loss"] for e in validation]
+
+    plot(minutes, losses, args.png)
 
     reached = next((e for e in validation if e["loss"] <= TARGET), None)
     best = min(validation, key=lambda e: e["loss"])

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import median, write_section  # noqa: E402
 from seqtext import precision  # noqa: E402
-from seqtext.generate import Sampling, generate, next_ids  # noqa: E402
-from seqtext.models.language_model import LanguageModelConfig, RecurrentLanguageModel  # noqa: E402
+from seqtext.language_model.generate import Sampling, generate, next_ids  # noqa: E402
+from seqtext.language_model.model import LanguageModelConfig, RecurrentLanguageModel  # noqa: E402
 from seqtext.tokenizer import Tokenizer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import write_section  # noqa: E402
 from seqtext import checkpoint  # noqa: E402
+from seqtext.classifier.model import TextClassifier  # noqa: E402
 from seqtext.data import LabelMap, data_dir  # noqa: E402
-from seqtext.models.classifier import TextClassifier  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
 from seqtext.tokenizer import Tokenizer  # noqa: E402
 
@@ -46,12 +46,12 @@ print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru
 """
 ACTIONS = {
     "floor (load the model)": "",
-    "evaluate, streamed": "from seqtext.evaluation import evaluate_checkpoint\nevaluate_checkpoint(model, split='test')",
-    "evaluate, streamed, every 10th review": "from seqtext.evaluation import evaluate_checkpoint\n"
+    "evaluate, streamed": "from seqtext.classifier.evaluation import evaluate_checkpoint\nevaluate_checkpoint(model, split='test')",
+    "evaluate, streamed, every 10th review": "from seqtext.classifier.evaluation import evaluate_checkpoint\n"
     "evaluate_checkpoint(model, {first!r})",
-    "evaluate, streamed, every batch shape": "import seqtext.evaluation as ev\n"
+    "evaluate, streamed, every batch shape": "import seqtext.classifier.evaluation as ev\n"
     "ev.MAX_TOKENS, ev.SHAPE_MULTIPLE, ev.release_freed_memory = 16384, 1, lambda: None\nev.evaluate_checkpoint(model, split='test', chunk_size=2048)",
-    "evaluate, whole split": "from seqtext.evaluation import evaluate_classifier, evaluation_set\n"
+    "evaluate, whole split": "from seqtext.classifier.evaluation import evaluate_classifier, evaluation_set\n"
     "encoded, _ = evaluation_set(model, split='test')\nevaluate_classifier(model.model, encoded, model.label_map.names)",
     "train IMDB, 20 steps": "from seqtext.cli import main\nimport os, contextlib\n"
     "with open(os.devnull, 'w') as out, contextlib.redirect_stdout(out):\n"

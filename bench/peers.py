@@ -1,6 +1,6 @@
 """seqtext beside the linear peers a competent user would try first, on the same splits, in one run.
 
-- NBSVM-bi: seqtext/baselines.py (binary 1-2 grams scaled by naive-Bayes ratios, logistic regression).
+- NBSVM-bi: seqtext/classifier/baselines.py (binary 1-2 grams scaled by naive-Bayes ratios, logistic regression).
 - TF-IDF 1-2 grams + logistic regression (scikit-learn).
 - fastText (the ``fasttext`` package, supervised, word bigrams).
 - fastText + vectors: the same, its word embeddings started from the pretrained vectors seqtext's default
@@ -37,10 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import seqtext  # noqa: E402
 from bench.common import RESULTS_ENV, write_section  # noqa: E402
-from seqtext.baselines import C_GRID, TOKEN_PATTERN, fit_nbsvm  # noqa: E402
+from seqtext.classifier.baselines import C_GRID, TOKEN_PATTERN, fit_nbsvm  # noqa: E402
+from seqtext.classifier.data import load_labelled  # noqa: E402
+from seqtext.classifier.evaluation import classification_report  # noqa: E402
 from seqtext.errors import DataError, SeqtextError  # noqa: E402
-from seqtext.evaluation import classification_report  # noqa: E402
-from seqtext.pipeline import load_labelled  # noqa: E402
 from seqtext.recipe import for_data, load_recipe  # noqa: E402
 from seqtext.vectors import WordVectors, read_vectors  # noqa: E402
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import write_section  # noqa: E402
 from seqtext import checkpoint  # noqa: E402
-from seqtext.evaluation import evaluate_classifier, evaluation_set  # noqa: E402
+from seqtext.classifier.evaluation import evaluate_classifier, evaluation_set  # noqa: E402
 from seqtext.recipe import for_data, load_recipe  # noqa: E402
 from seqtext.training import train  # noqa: E402
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import alternate, median, write_section  # noqa: E402
-from seqtext.models.classifier import TextClassifier  # noqa: E402
+from seqtext.classifier.model import TextClassifier  # noqa: E402
 from seqtext.optim import make_optimizer  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
 

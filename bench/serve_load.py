@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import seqtext  # noqa: E402
 from bench.common import write_section  # noqa: E402
-from seqtext.pipeline import load_labelled  # noqa: E402
+from seqtext.classifier.data import load_labelled  # noqa: E402
 from tests.server import start, worker_pids  # noqa: E402
 
 LEVELS = (1, 8, 32)

@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import median, write_section  # noqa: E402
 from seqtext.batching import EncodedTexts, collate  # noqa: E402
-from seqtext.pipeline import bucket_sampler, prepare_classification  # noqa: E402
+from seqtext.classifier.data import prepare_classification  # noqa: E402
+from seqtext.pipeline import bucket_sampler  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
 from seqtext.training import Run  # noqa: E402
 

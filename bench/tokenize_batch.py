@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import alternate, median, write_section  # noqa: E402
 from seqtext.batching import BucketBatchSampler, EncodedTexts, collate, padding_efficiency  # noqa: E402
-from seqtext.pipeline import load_labelled  # noqa: E402
+from seqtext.classifier.data import load_labelled  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
 from seqtext.tokenizer import UNK_ID, Tokenizer  # noqa: E402
 

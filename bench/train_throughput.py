@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import median, write_section  # noqa: E402
 from seqtext import precision  # noqa: E402
 from seqtext.batching import collate  # noqa: E402
-from seqtext.models.classifier import ClassifierOutput  # noqa: E402
+from seqtext.classifier.model import ClassifierOutput  # noqa: E402
 from seqtext.nn import AdditiveAttention  # noqa: E402
 from seqtext.optim import make_optimizer  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402

@@ -7,10 +7,12 @@
     seqtext.evaluate(model)                               # accuracy, macro-F1, per class, confusion
 
 The pipeline, module by module: ``readers`` and ``data`` (files, datasets, splits; ``labels`` for label
-maps, ``vectors`` for word vectors) -> ``tokenizer`` -> ``batching`` -> ``models`` -> ``training`` (one
-loop; each kind's step in ``tasks``; ``precision`` for bf16) -> ``evaluation`` and ``generate``; ``api``
-is the layer above them all, and ``serve`` and ``export`` put a model behind an application. The names
-below are imported when first used, so that ``import seqtext`` (and the command line) start fast.
+maps, ``vectors`` for word vectors) -> ``tokenizer`` -> ``batching`` and ``pipeline`` -> ``training`` (one
+loop; ``precision`` for bf16). Each kind of model is one package, named in ``kinds``: ``classifier``,
+``language_model`` and ``forecaster``, each with its model, data, task, evaluation, report, export graph
+and API class; ``nn`` holds the layers they share. ``api`` is the layer above them all, and ``serve`` and
+``export`` put a model behind an application. The names below are imported when first used, so that
+``import seqtext`` (and the command line) start fast.
 """
 
 import importlib
@@ -18,9 +20,12 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "seqtext.api": ("Classifier", "Forecaster", "LanguageModel", "Model", "evaluate", "load", "train"),
+    "seqtext.api": ("Model", "evaluate", "load", "train"),
+    "seqtext.classifier.api": ("Classifier",),
+    "seqtext.forecaster.api": ("Forecaster",),
+    "seqtext.language_model.api": ("LanguageModel",),
     "seqtext.errors": ("CheckpointError", "ConfigError", "DataError", "Interrupted", "SeqtextError", "TrainingError"),
-    "seqtext.predict": ("Prediction",),
+    "seqtext.classifier.predict": ("Prediction",),
     "seqtext.recipe": ("Recipe", "load_recipe"),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -1,5 +1,5 @@
 """The Python API: ``seqtext.load``, ``seqtext.train`` and ``seqtext.evaluate``, and the model objects they
-return, one class per kind (seqtext/kinds.py names each kind's class).
+return, each from its kind's package (``Classifier`` in seqtext/classifier/api.py, and so on).
 
     import seqtext
     model = seqtext.load("runs/sst2")              # a run directory (its best/) or a checkpoint
@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from seqtext import checkpoint, kinds
@@ -47,15 +46,15 @@ def wrap(saved: checkpoint.Checkpoint, int8: bool = False, precision: str = "fp3
         precision = "fp32"
     chosen, _ = precisions.resolve(precision, next(saved.model.parameters()).device)
     if int8:
-        if not kinds.KINDS[saved.kind].int8:
-            which = " and ".join(kind.name.replace("_", " ") + "s" for kind in kinds.KINDS.values() if kind.int8)
+        if not kinds.get(saved.kind).int8:
+            which = " and ".join(kind.name.replace("_", " ") + "s" for kind in kinds.every() if kind.int8)
             raise ConfigError(f"int8 is for {which}, not a {saved.kind.replace('_', ' ')}", "int8")
         if chosen != "fp32":
             raise ConfigError(f"int8 layers compute in int8 and fp32: int8 or precision {precision}, not both", "precision")
         from seqtext.export import quantize_dynamic
 
         saved.model = quantize_dynamic(saved.model)
-    model = kinds.KINDS[saved.kind].load("api")(saved)
+    model = kinds.get(saved.kind).load("api")(saved)
     model.precision = chosen
     return model
 
@@ -237,179 +236,6 @@ class Model:
         return f"{type(self).__name__}({self.checkpoint.path})"
 
 
-class Classifier(Model):
-    """A text classifier: ``predict`` labels, ``predict_proba`` probabilities, attention over the words."""
-
-    kind = "classifier"
-    evaluate_options = ("data_dir", "on_bad_rows", "baselines")
-
-    @property
-    def labels(self) -> list[str]:
-        return list(self.checkpoint.label_map.names)
-
-    def predict(self, texts: str | Iterable[str], batch_size: int = 128):
-        """A ``Prediction`` (``label``, ``probs`` as {label: probability}, ``attention`` as (token, weight)
-        pairs) for one text, or a list of them for a list. A text the model cannot read gets a Prediction
-        with ``error`` set and no label, rather than failing the others: one with nothing visible (empty,
-        whitespace, zero-width characters), one with no tokens, or one holding a lone surrogate ('\\ud800'),
-        which is no character (``seqtext.predict.readable_problem`` says which)."""
-        from seqtext.predict import predict
-
-        single = isinstance(texts, str)
-        batch = _text_list(texts)
-        with self._autocast():
-            found = predict(self.module, self.checkpoint.tokenizer, tuple(self.labels), batch, self._max_length(), batch_size)
-        return found[0] if single else found
-
-    def predict_stream(self, texts: Iterable[str], chunk_size: int = CHUNK_SIZE) -> Iterator:
-        """Predictions for texts as they come (the lines of a long file), in order, ``chunk_size`` at a time,
-        in memory bounded by the chunk."""
-        from seqtext.batching import release_freed_memory
-
-        if not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ConfigError(f"chunk_size must be at least 1, not {chunk_size!r}", "chunk_size")
-        texts = iter([texts] if isinstance(texts, str) else texts)
-        while chunk := list(itertools.islice(texts, chunk_size)):
-            yield from self.predict(chunk)
-            release_freed_memory()
-
-    def predict_proba(self, texts: Iterable[str]) -> np.ndarray:
-        """Probabilities (N, C), columns in ``labels`` order; a row of NaN for a text the model cannot read."""
-        predictions = self.predict(_text_list(texts))
-        return np.array(
-            [[p.probs[label] for label in self.labels] if p.error is None else [np.nan] * len(self.labels) for p in predictions]
-        ).reshape(-1, len(self.labels))
-
-    def plot(self, result: dict, path: str | Path) -> None:
-        from seqtext.plots import plot_confusion
-
-        plot_confusion(result["confusion"], result["labels"], path, title=result["data"])
-
-    def _max_length(self) -> int | None:
-        return self.checkpoint.recipe["data"]["max_length"]
-
-    def _evaluate(self, data, split, data_dir=None, on_bad_rows=None, baselines=False) -> tuple[dict, str]:
-        from seqtext.data import is_dataframe
-        from seqtext.evaluation import evaluate_checkpoint
-
-        options = {"data_dir": data_dir, "on_bad_rows": on_bad_rows}
-        if is_dataframe(data) and "split" not in data.columns:  # one table of held-out rows: the split evaluated
-            data = {split or "test": data}
-        return evaluate_checkpoint(self.checkpoint, data, split or "test", baselines=baselines, **options)
-
-
-class LanguageModel(Model):
-    """A language model: ``generate`` continues a prompt, ``score`` measures a text."""
-
-    kind = "language_model"
-    evaluate_options = ("data_dir",)
-
-    @property
-    def unit(self) -> str:
-        """What one step reads and writes: ``char`` for a character model, else ``token`` (word, BPE)."""
-        return "char" if self.checkpoint.tokenizer.kind == "char" else "token"
-
-    def generate(
-        self,
-        prompt: str = "",
-        length: int = 500,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int | None = None,
-        num_samples: int = 1,
-        stream: bool = False,
-    ):
-        """The text that follows ``prompt`` (without the prompt), ``length`` characters; a list of
-        ``num_samples`` texts when more than one; with ``stream``, an iterator of the pieces as they are
-        drawn (one sample). ``temperature`` 0 (or below ``seqtext.generate.GREEDY_BELOW``) takes the most
-        likely character. The same seed, the same text."""
-        from seqtext.generate import Sampling, TextStream, encode_prompt, generate
-
-        if self.checkpoint.recipe["data"].get("reverse"):
-            raise ConfigError(
-                "this is a backward model (data.reverse): it reads text from its end; generate with a forward one", "prompt"
-            )
-        sampling = Sampling(temperature, top_k, top_p)
-        tokenizer = self.checkpoint.tokenizer
-        if stream:
-            if num_samples != 1:
-                raise ConfigError(f"stream draws one sample, not num_samples={num_samples}", "num_samples")
-            steps = generate(self.module, tokenizer, prompt, length, 1, sampling, seed, stream=True, precision=self.precision)
-            text = TextStream(tokenizer, encode_prompt(tokenizer, prompt))
-            return (text.add(int(ids[0])) for ids in steps)
-        samples = generate(self.module, tokenizer, prompt, length, num_samples, sampling, seed, precision=self.precision)
-        return samples[0] if num_samples == 1 else samples
-
-    def score(self, text: str) -> dict:
-        """How well the model predicts ``text``: ``loss`` (nats per character), ``bpc``, ``perplexity``,
-        ``accuracy`` of the next character, ``n_chars`` scored, ``n_unknown`` outside the vocabulary."""
-        from seqtext.evaluation import evaluate_language_model
-
-        if not isinstance(text, str):
-            raise DataError(f"text must be a string, not {type(text).__name__}", "text")
-        ids = self.checkpoint.tokenizer.encode_corpus(text)
-        if len(ids) < 2:
-            raise DataError(f"text must have at least 2 characters to score one after another, not {len(ids)}", "text")
-        with self._autocast():
-            return evaluate_language_model(self.module, ids, unit=self.unit)
-
-    def _evaluate(self, data, split, data_dir=None) -> tuple[dict, str]:
-        from seqtext.evaluation import corpus_evaluation_set, evaluate_language_model
-
-        ids, description = corpus_evaluation_set(self.checkpoint, data, split, data_dir)
-        return evaluate_language_model(self.module, ids, unit=self.unit), description
-
-
-class Forecaster(Model):
-    """A forecaster of a numeric series: ``forecast`` the values after a history."""
-
-    kind = "forecaster"
-    evaluate_options = ("horizon", "strategy")
-
-    def forecast(self, history, steps: int | None = None, strategy: str = "auto") -> np.ndarray:
-        """The ``steps`` values (default: the model's horizon) after ``history`` (T,), or after each row of
-        (B, T), in the series' units. ``strategy``: direct (the model's outputs at once), recursive (feed
-        predictions back), auto (direct when the horizon allows)."""
-        try:
-            values = np.asarray(history, dtype=np.float64)
-        except (TypeError, ValueError):
-            values = np.array([])
-        if values.ndim not in (1, 2) or values.shape[-1] == 0 or not np.isfinite(values).all():
-            raise DataError("history must be a non-empty (T,) or (B, T) array of finite numbers", "history")
-        if steps is not None and (not isinstance(steps, int) or steps < 1):
-            raise ConfigError(f"steps must be an integer of at least 1, not {steps!r}", "steps")
-        rows = torch.from_numpy(np.atleast_2d(values)).to(self.device)  # float64: normalize() avoids cancellation
-        with self._autocast():
-            predicted = self.module.forecast(rows, steps, strategy).cpu().numpy()
-        return predicted[0] if values.ndim == 1 else predicted
-
-    def plot(self, result: dict, path: str | Path) -> None:
-        from seqtext.plots import plot_forecast
-
-        plot_forecast(result, path, title=result["data"])
-
-    def _evaluate(self, data, split, horizon=None, strategy=None) -> tuple[dict, str]:
-        from seqtext.series import SPLITS, evaluate_forecaster, load_series
-
-        split = split or "test"
-        if data is not None and not isinstance(data, (str, Path)):
-            raise DataError(f"data must be a series file or a named series, not {type(data).__name__}", "data")
-        if strategy not in (None, "auto", "direct", "recursive"):
-            raise ConfigError(f"strategy must be auto, direct or recursive, not {strategy!r}", "strategy")
-        if split not in SPLITS:
-            raise ConfigError(f"split must be one of {', '.join(SPLITS)} for a forecaster, not {split!r}", "split")
-        if horizon is not None and (not isinstance(horizon, int) or horizon < 1):
-            raise ConfigError(f"horizon must be at least 1, not {horizon!r}", "horizon")
-        recipe = self.recipe
-        series = load_series(recipe, data)
-        window, season = recipe.series.window, recipe.series.season
-        result = evaluate_forecaster(self.module, series, split, window, horizon, strategy or "auto", season)
-        start, end = series.part(split)
-        description = f"{series.name}, {split} part: {end - start:,} values ({series.time[start]:g} to {series.time[end - 1]:g})"
-        return result, description
-
-
 def _new_run_dir(kind: str, resume: bool) -> Path:
     """A run directory of its own for a recipe that has no file name: ``runs/KIND-DATE-TIME[-N]``."""
     if resume:
@@ -438,7 +264,7 @@ def _device(device: str | torch.device) -> torch.device:
     return device
 
 
-def _text_list(texts) -> list[str]:
+def text_list(texts) -> list[str]:
     """``texts`` as a list: one string is one text; anything but strings is an error naming its place."""
     if isinstance(texts, str):
         return [texts]

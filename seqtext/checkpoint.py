@@ -179,7 +179,7 @@ def load(path: str | Path, kind: str | None = None, device: str | torch.device =
     directory = resolve(path, repair)
     where = directory / "config.json"
     config = _read_config(directory, kind)
-    registered = kinds.KINDS[config["kind"]]
+    registered = kinds.get(config["kind"])
     model_config, model_args = _model_config(registered, config, where), config["model_args"]
     _check_recipe(config, where)
     weights, shapes = _weights_header(directory)
@@ -225,7 +225,7 @@ def _read_config(directory: Path, kind: str | None) -> dict:
         raise CheckpointError(f"{where}: kind must be a string, not {_brief(config['kind'])}")
     if kind is not None and config["kind"] != kind:
         raise CheckpointError(f"{directory}: a {config['kind']} checkpoint, not a {kind}")
-    if config["kind"] not in kinds.KINDS:
+    if config["kind"] not in kinds.names():
         raise CheckpointError(f"{directory}: unknown model kind {_brief(config['kind'])}")
     for section in ("model", "model_args", "recipe"):
         if not isinstance(config.get(section), dict):

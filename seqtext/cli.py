@@ -399,9 +399,10 @@ def _generate(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _predict(args: argparse.Namespace, extra: list[str]) -> int:
-    from seqtext import api, checkpoint, report
+    from seqtext import api, checkpoint
+    from seqtext.classifier.predict import EMPTY, html_page, readable_problem
+    from seqtext.classifier.report import print_predictions
     from seqtext.data import iter_text_lines
-    from seqtext.predict import EMPTY, html_page, readable_problem
 
     model = api.wrap(checkpoint.load(args.checkpoint, kind="classifier"), args.int8, args.precision)
     if (args.explain or args.html) and not model.module.pooling.explains:
@@ -428,7 +429,7 @@ def _predict(args: argparse.Namespace, extra: list[str]) -> int:
             for prediction in chunk:
                 print(json.dumps(prediction.to_dict(explain=args.explain)))
         else:
-            report.print_predictions(chunk, explain=args.explain)
+            print_predictions(chunk, explain=args.explain)
     if not done:
         raise ConfigError("no texts to label: give them as arguments, with --file, or on stdin")
     if args.html:
@@ -591,7 +592,7 @@ def _recipe(args: argparse.Namespace, extra: list[str]):
 def _base_for(source: str) -> dict:
     """Defaults for a dataset given without a recipe: a corpus gets a character language model's settings."""
     from seqtext.data import NAMED_DATASETS
-    from seqtext.series import SERIES
+    from seqtext.forecaster.series import SERIES
 
     if source in SERIES:
         return {"kind": "forecaster", "data": {"dataset": source}}

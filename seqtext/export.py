@@ -52,35 +52,6 @@ def quantize_dynamic(module: nn.Module) -> nn.Module:
         return quantize(copy.deepcopy(module).cpu().eval(), {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8)
 
 
-class ClassifierGraph(nn.Module):
-    """``(ids, lengths) -> (probs, attention)`` around a ``TextClassifier``: what an export computes."""
-
-    def __init__(self, classifier: nn.Module):
-        super().__init__()
-        self.classifier = classifier
-
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor):
-        mask = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]  # (B, T)
-        out = self.classifier(ids, lengths, mask)
-        probs = torch.softmax(out.logits.float(), dim=-1)  # (B, C)
-        if out.attention is None:
-            return (probs,)
-        attention = out.attention.mean(1) if out.attention.ndim == 3 else out.attention  # self-attention's heads averaged
-        return probs, attention
-
-
-class LanguageModelStep(nn.Module):
-    """``(ids, h[, c]) -> (logits, h[, c])`` around a language model: scores after the last id, and the state."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, ids: torch.Tensor, *state: torch.Tensor):
-        scores, new_state = self.model(ids, tuple(state))  # (B, T, V)
-        return (scores[:, -1], *new_state)
-
-
 def export(model, out: str | Path, format: str, int8: bool = False) -> list[Path]:
     """Write ``model`` (a ``seqtext.load`` object) to ``out`` in ``format``, with its tokenizer, labels and
     card beside it. Returns the paths written."""
@@ -88,7 +59,7 @@ def export(model, out: str | Path, format: str, int8: bool = False) -> list[Path
         raise ConfigError(f"format must be one of {', '.join(FORMATS)}, not {format!r}", "format")
     registered = kinds.get(model.kind)
     if registered.export is None:
-        which = ", ".join(kind.name.replace("_", " ") + "s" for kind in kinds.KINDS.values() if kind.export)
+        which = ", ".join(kind.name.replace("_", " ") + "s" for kind in kinds.every() if kind.export)
         raise ConfigError(f"a {model.kind.replace('_', ' ')} has no export: {which} do", "format")
     out = Path(out)
     if out.is_dir():
@@ -137,28 +108,6 @@ class ExportGraph:
     examples: tuple[torch.Tensor, ...]
     axes: dict[str, dict[int, str]]
     described: dict = field(default_factory=dict)
-
-
-def classifier_graph(module: nn.Module) -> ExportGraph:
-    """``(ids, lengths) -> (probs[, attention])``: the batch and the time axis of the ids are free."""
-    ids = torch.tensor([[5, 6, 7, 8, 9, 10, 11], [11, 12, 13, 14, 0, 0, 0], [14, 15, 0, 0, 0, 0, 0]])  # (3, 7), padded
-    lengths = torch.tensor([7, 4, 2])
-    outputs = ["probs", "attention"] if module.pooling.explains else ["probs"]
-    axes = {"ids": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "probs": {0: "batch"}, "attention": {0: "batch", 1: "time"}}
-    return ExportGraph(ClassifierGraph(module), ["ids", "lengths"], outputs, (ids, lengths), axes)
-
-
-def language_model_graph(module: nn.Module) -> ExportGraph:
-    """``(ids, h[, c]) -> (logits, h_next[, c_next])``; card.json says the state's shape, for a first step from zeros."""
-    config = module.config
-    state_names = ["h", "c"] if config.cell == "lstm" else ["h"]
-    state = tuple(torch.zeros(config.num_layers, 3, config.hidden_size) for _ in state_names)  # (L, B, H)
-    ids = torch.tensor([[4, 5, 6, 7], [7, 8, 9, 10], [11, 12, 13, 14]])  # (3, 4)
-    axes = {"ids": {0: "batch", 1: "time"}, "logits": {0: "batch"}, **{name: {1: "batch"} for name in state_names}}
-    outputs = ["logits", *(f"{name}_next" for name in state_names)]  # ONNX names each value once
-    axes |= {f"{name}_next": {1: "batch"} for name in state_names}
-    described = {"state": {"num_layers": config.num_layers, "hidden_size": config.hidden_size, "cell": config.cell}}
-    return ExportGraph(LanguageModelStep(module), ["ids", *state_names], outputs, (ids, *state), axes, described)
 
 
 def _onnx(graph: ExportGraph, path: Path, int8: bool) -> None:
@@ -241,81 +190,6 @@ class _TorchScriptRunner:
     @torch.no_grad()
     def __call__(self, *inputs: torch.Tensor) -> list[torch.Tensor]:
         return list(self.module(*inputs))
-
-
-class ExportedClassifier:
-    """Predictions from an exported classifier, as ``seqtext.load(...).predict`` gives them."""
-
-    kind = "classifier"
-
-    def __init__(self, runner, tokenizer: Tokenizer, labels: list[str], described: dict):
-        self.runner, self.tokenizer, self.labels, self.described = runner, tokenizer, labels, described
-
-    @classmethod
-    def read(cls, runner, tokenizer: Tokenizer, folder: Path, described: dict) -> ExportedClassifier:
-        """The export in ``folder``, whose labels.json names the classes."""
-        return cls(runner, tokenizer, json.loads((folder / "labels.json").read_text()), described)
-
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """ids (B, T), lengths (B,) -> probs (B, C), attention (B, T) or None; an empty batch gives empty ones."""
-        ids = checked_ids(ids, self.described.get("vocab_size", self.tokenizer.vocab_size))
-        lengths = checked_lengths(lengths, ids)
-        if len(ids) == 0:  # ONNX Runtime aborts the process on an empty batch
-            attention = torch.zeros(ids.shape) if "attention" in self.described["outputs"] else None  # (0, T)
-            return torch.zeros(0, len(self.labels)), attention  # (0, C)
-        found = self.runner(ids, lengths)
-        return found[0], (found[1] if len(found) > 1 else None)
-
-    def predict(self, texts: list[str], max_length: int | None = None, batch_size: int = 128):
-        from seqtext.predict import predict_with
-
-        return predict_with(self.forward, self.tokenizer, tuple(self.labels), list(texts), max_length, batch_size)
-
-
-class ExportedLanguageModel:
-    """Generation from an exported language model's step, drawn as ``seqtext.load(...).generate`` draws."""
-
-    kind = "language_model"
-
-    def __init__(self, runner, tokenizer: Tokenizer, described: dict):
-        self.runner, self.tokenizer, self.described = runner, tokenizer, described
-
-    @classmethod
-    def read(cls, runner, tokenizer: Tokenizer, folder: Path, described: dict) -> ExportedLanguageModel:
-        return cls(runner, tokenizer, described)
-
-    def step(self, ids: torch.Tensor, state):
-        """ids (S, T), state or None (zeros) -> logits (S, V), state: each (L, S, H)."""
-        ids = checked_ids(ids, self.described.get("vocab_size", self.tokenizer.vocab_size))
-        if 0 in ids.shape:  # ONNX Runtime aborts the process on an empty batch
-            raise DataError(f"ids must hold at least one row and one token a row, not shape {tuple(ids.shape)}", "ids")
-        state = self._zeros(len(ids)) if state is None else self._checked_state(state, len(ids))
-        logits, *new_state = self.runner(ids, *state)
-        return logits.clone(), tuple(new_state)
-
-    def generate(self, prompt: str, length: int = 500, temperature: float = 1.0, top_k=None, top_p=None, seed=None) -> str:
-        from seqtext.generate import Sampling, draw_text
-
-        return draw_text(self.step, self.tokenizer, prompt, length, Sampling(temperature, top_k, top_p), seed)
-
-    def _zeros(self, batch: int) -> tuple[torch.Tensor, ...]:
-        shape = self.described["state"]
-        count = 2 if shape["cell"] == "lstm" else 1
-        return tuple(torch.zeros(shape["num_layers"], batch, shape["hidden_size"]) for _ in range(count))
-
-    def _checked_state(self, state, batch: int) -> tuple[torch.Tensor, ...]:
-        """``state`` as the runtime takes it, if it is the zeros' count and shape (L, S, H) in float32: TorchScript
-        writes past its memory on a state of another batch."""
-        zeros = self._zeros(batch)
-        shape, count = tuple(zeros[0].shape), len(zeros)
-
-        def fits(s) -> bool:
-            return isinstance(s, torch.Tensor) and s.dtype == torch.float32 and tuple(s.shape) == shape
-
-        if not isinstance(state, (tuple, list)) or len(state) != count or not all(map(fits, state)):
-            tensors = f"{count} tensors" if count > 1 else "1 tensor"
-            raise DataError(f"state must be {tensors} of shape {shape} (layers, batch, hidden) in float32", "state")
-        return tuple(s.detach().cpu().contiguous() for s in state)
 
 
 def checked_ids(ids, vocab_size: int) -> torch.Tensor:

@@ -1,23 +1,31 @@
-"""The model kinds, in one registry: for each, its config dataclass, its ``nn.Module``, the task that trains
-it, the Python object ``seqtext.load`` returns for it, and how its evaluation is printed.
+"""The model kinds, in one registry. A kind is one package (seqtext/classifier/, seqtext/language_model/,
+seqtext/forecaster/) holding its config and ``nn.Module`` (``model``), the task that trains it (``task``),
+its evaluation, report, export graph and the object ``seqtext.load`` returns (``api``); the package's
+``KIND`` (a ``Kind`` below) names them, and ``BUILTIN`` lists the packages.
 
-Recipes (``kind:``), checkpoints (``config.json``), the command line, the server and export all look a
-kind up here and ask it what it supports, never its name: adding one means one entry below (or a
-``register`` call) plus its own modules. Tasks, API objects and the rest are named as ``module:attribute``
-and imported when first used: models sit below data, training and the API, and must not import them.
+Recipes (``kind:``), checkpoints (``config.json``), the command line, the server and export look a kind up
+here and ask it what it supports, never its name: adding one is its package and one line in ``BUILTIN`` (or
+a ``register`` call, for a kind defined outside seqtext). Tasks, API objects and the rest are named as
+``module:attribute`` and imported when first used: a kind's model sits below data, training and the API.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from torch import nn
 
 from seqtext.errors import ConfigError
-from seqtext.models.classifier import ClassifierConfig, TextClassifier
-from seqtext.models.forecaster import Forecaster, ForecasterConfig
-from seqtext.models.language_model import LanguageModelConfig, RecurrentLanguageModel
+
+if TYPE_CHECKING:
+    import torch
+
+    from seqtext.distributed import Shard
+
+BUILTIN = ("seqtext.classifier", "seqtext.language_model", "seqtext.forecaster")  # packages, each with its KIND
 
 
 @dataclass(frozen=True)
@@ -25,7 +33,7 @@ class Kind:
     name: str
     config: type  # the model's config dataclass: the recipe's ``model`` section
     module: type[nn.Module]  # built as module(config, **model_args)
-    task: str  # the training task (seqtext/tasks/), "module:Class"
+    task: str  # the training task (a ``Task``, below), "module:Class"
     api: str  # what seqtext.load returns, "module:Class"
     report: str  # prints an evaluation for people, "module:function"
     aliases: tuple[str, ...] = ()  # older names, still read in recipes and checkpoints
@@ -50,62 +58,89 @@ class Kind:
         return getattr(importlib.import_module(module), name)
 
 
-KINDS = {
-    kind.name: kind
-    for kind in (
-        Kind(
-            "classifier",
-            ClassifierConfig,
-            TextClassifier,
-            task="seqtext.tasks.classifier:ClassifierTask",
-            api="seqtext.api:Classifier",
-            report="seqtext.report:print_evaluation",
-            aliases=("classification",),
-            summary="seqtext.pipeline:classification_summary",
-            texts="seqtext.pipeline:labelled_texts",
-            route="classify",
-            worker_per_core=True,
-            export="seqtext.export:classifier_graph",
-            exported="seqtext.export:ExportedClassifier",
-            token_batches=True,
-            int8=True,
-            renamed=(("attention.", "pooling.attention."),),  # the attention poolings, before nn.POOLINGS
-        ),
-        Kind(
-            "language_model",
-            LanguageModelConfig,
-            RecurrentLanguageModel,
-            task="seqtext.tasks.language_model:LanguageModelTask",
-            api="seqtext.api:LanguageModel",
-            report="seqtext.report:print_language_model_evaluation",
-            renamed=(("head.", "output.head."), ("projection.", "output.projection.")),  # before OutputLayer
-            summary="seqtext.pipeline:corpus_summary",
-            texts="seqtext.pipeline:corpus_tokenizer_texts",
-            route="generate",
-            export="seqtext.export:language_model_graph",
-            exported="seqtext.export:ExportedLanguageModel",
-            int8=True,
-        ),
-        Kind(
-            "forecaster",
-            ForecasterConfig,
-            Forecaster,
-            task="seqtext.tasks.forecaster:ForecasterTask",
-            api="seqtext.api:Forecaster",
-            report="seqtext.report:print_forecast_evaluation",
-            aliases=("forecasting",),
-            text=False,
-            sections=("data", "batching", "model", "train", "series"),
-            summary="seqtext.series:series_summary",
-        ),
-    )
-}
-_ALIASES = {alias: kind.name for kind in KINDS.values() for alias in kind.aliases}
+class Task(Protocol):
+    """A kind of model's data, batches, loss and validation, as the training loop uses them.
+
+    Built as ``Task(recipe, saved, log, data)``: ``saved`` is the checkpoint a resumed run continues
+    from (its model and tokenizer are reused), ``log`` prints a note for the user, ``data`` is in-memory
+    data that replaces the recipe's dataset (or None).
+    """
+
+    kind: str  # its Kind's name
+    score_name: str  # the validation figure that picks the best checkpoint
+    higher_is_better: bool
+    model: nn.Module
+    runner: nn.Module  # the model, or its DistributedDataParallel wrapper under torchrun
+    shard: Shard  # this process's part of each batch
+    tokenizer: Any  # saved with the checkpoint (None for models that read numbers)
+    label_map: Any  # saved with the checkpoint (classifiers; None otherwise)
+    model_args: dict  # the sizes the model is built with besides its config (vocab_size, ...)
+
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps in one pass over the training data."""
+        ...
+
+    def epoch(self, epoch: int) -> Sequence:
+        """The batches of epoch ``epoch``, in order: the same for the same (seed, epoch)."""
+        ...
+
+    def step(self, batch: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """(loss to log, objective to minimise, counts) for one global batch: counts has ``n`` and ``tokens``,
+        and ``correct`` where accuracy means something."""
+        ...
+
+    def validate(self, device: torch.device) -> dict:
+        """Validation figures, ``score_name`` among them."""
+        ...
+
+    def carried(self) -> dict[str, torch.Tensor]:
+        """State that outlives a step (a language model's recurrent state), saved with ``last/``."""
+        ...
+
+    def restore(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Take back what ``carried`` saved, when a run resumes within an epoch."""
+        ...
+
+    def data_summary(self) -> dict:
+        """Where the training data came from and how large each part is, for the model card."""
+        ...
+
+    @staticmethod
+    def describe(result: dict) -> str:
+        """One line for people about a finished run's best validation figures."""
+        ...
+
+
+KINDS: dict[str, Kind] = {}  # by name: every(), get() and canonical() fill it with BUILTIN's first
+_ALIASES: dict[str, str] = {}
+_builtin_loaded = False
+
+
+def _load_builtin() -> None:
+    """Register the built-in kinds, once (their packages import this module for ``Kind``, so it cannot
+    import them while it loads)."""
+    global _builtin_loaded
+    if not _builtin_loaded:
+        _builtin_loaded = True
+        for package in BUILTIN:
+            register(importlib.import_module(package).KIND)
+
+
+def every() -> tuple[Kind, ...]:
+    """Every registered kind, the built-in ones first."""
+    _load_builtin()
+    return tuple(KINDS.values())
+
+
+def names() -> tuple[str, ...]:
+    """The registered kinds' names (not their aliases)."""
+    return tuple(kind.name for kind in every())
 
 
 def register(kind: Kind) -> Kind:
     """Add ``kind`` (a kind defined outside seqtext: its package holds its modules); returns it."""
-    if canonical(kind.name) in KINDS:
+    _load_builtin()
+    if _ALIASES.get(kind.name, kind.name) in KINDS:
         raise ConfigError(f"a kind called {kind.name!r} is registered already")
     KINDS[kind.name] = kind
     _ALIASES.update({alias: kind.name for alias in kind.aliases})
@@ -114,6 +149,7 @@ def register(kind: Kind) -> Kind:
 
 def canonical(name: str) -> str:
     """A kind's name for ``name`` or one of its older aliases (``classification`` -> ``classifier``)."""
+    _load_builtin()
     return _ALIASES.get(name, name)
 
 

@@ -25,10 +25,10 @@ from pathlib import Path
 import yaml
 
 from seqtext import kinds
+from seqtext.classifier.model import ClassifierConfig
 from seqtext.errors import ConfigError, DataError
-from seqtext.models.classifier import ClassifierConfig
-from seqtext.models.forecaster import ForecasterConfig
-from seqtext.models.language_model import LanguageModelConfig
+from seqtext.forecaster.model import ForecasterConfig
+from seqtext.language_model.model import LanguageModelConfig
 from seqtext.readers import BAD_ROW_POLICIES
 from seqtext.tokenizer import KINDS as TOKENIZER_KINDS
 
@@ -201,17 +201,17 @@ class Recipe:
 
     def __post_init__(self):
         self.kind = kinds.get(self.kind).name
-        expected = kinds.KINDS[self.kind].config
+        expected = kinds.get(self.kind).config
         if self.model is None:
             self.model = expected()
         elif not isinstance(self.model, expected):
             raise ConfigError(f"a {self.kind} recipe needs a {expected.__name__} model, not {type(self.model).__name__}")
-        if not kinds.KINDS[self.kind].token_batches and self.batching.batch_size is None:
+        if not kinds.get(self.kind).token_batches and self.batching.batch_size is None:
             raise ConfigError(f"a {self.kind} recipe needs batching.batch_size (max_tokens batches texts, not streams)")
 
     def to_dict(self) -> dict:
         """The recipe as plain data: its kind, its seed and the sections its kind reads (kinds.Kind.sections)."""
-        sections = kinds.KINDS[self.kind].sections
+        sections = kinds.get(self.kind).sections
         return {name: value for name, value in dataclasses.asdict(self).items() if name in ("kind", "seed", *sections)}
 
 
@@ -352,7 +352,7 @@ def _build(cls, raw: dict, prefix: str):
             raise ConfigError(f"unknown key {prefix + str(key)!r}{hint}", prefix + str(key))
         hint = hints[key]
         if cls is Recipe and key == "model":  # the kind decides which model the section describes
-            hint = kinds.KINDS.get(kinds.canonical(str(raw.get("kind", "classifier"))), kinds.KINDS["classifier"]).config
+            hint = kinds.KINDS.get(kinds.canonical(str(raw.get("kind", "classifier"))), kinds.get("classifier")).config
         if dataclasses.is_dataclass(hint):
             kwargs[key] = _build(hint, value, f"{prefix}{key}.")
         else:

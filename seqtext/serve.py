@@ -44,9 +44,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from seqtext import api, checkpoint, kinds
+from seqtext.classifier.predict import readable_problem
 from seqtext.errors import ConfigError, SeqtextError
-from seqtext.generate import GREEDY_BELOW, TEMPERATURE_MAX, TOP_P_MIN
-from seqtext.predict import readable_problem
+from seqtext.language_model.generate import GREEDY_BELOW, TEMPERATURE_MAX, TOP_P_MIN
 
 log = logging.getLogger("seqtext.serve")
 OPEN_PATHS = ("/health", "/")  # answered without the API key: liveness, and the page that asks for the key
@@ -242,7 +242,7 @@ class Served:
         self.source, self.int8, self.precision = source, int8, precision
         self.model, self.card = self._load()
         if kinds.get(self.model.kind).route is None:
-            which = ", ".join(f"{kind.name.replace('_', ' ')}s" for kind in kinds.KINDS.values() if kind.route)
+            which = ", ".join(f"{kind.name.replace('_', ' ')}s" for kind in kinds.every() if kind.route)
             raise ConfigError(f"a {self.model.kind.replace('_', ' ')} answers no requests: the server holds {which}")
         self.lock = threading.Lock()  # one reload at a time
 

@@ -1,6 +1,6 @@
 """The training loop: cross-entropy, gradient clipping, a learning-rate schedule, validation at fixed
 steps, early stopping, and the best and last checkpoints, resumable exactly. One loop trains every kind
-of model; its task (seqtext/tasks/) says what a batch, a step and a validation are.
+of model; its task (its package's ``task``, a ``kinds.Task``) says what a batch, a step and a validation are.
 
 A run directory holds ``best/`` and ``last/`` checkpoints, ``metrics.jsonl`` (one JSON object per
 training log line and per validation) and ``curves.png``. The order of the data depends only on

@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 
 from seqtext import checkpoint
+from seqtext.classifier.model import ClassifierConfig, TextClassifier
 from seqtext.errors import ConfigError
-from seqtext.models.classifier import ClassifierConfig, TextClassifier
 from seqtext.tokenizer import PAD_ID
 
 WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")

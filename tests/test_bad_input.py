@@ -190,9 +190,9 @@ def _unprivileged():
     import gzip  # noqa: F401
 
     import seqtext.api  # noqa: F401
-    import seqtext.evaluation  # noqa: F401
+    import seqtext.classifier.evaluation  # noqa: F401
+    import seqtext.classifier.predict  # noqa: F401
     import seqtext.pipeline  # noqa: F401
-    import seqtext.predict  # noqa: F401
     import seqtext.report  # noqa: F401
 
     if os.geteuid() != 0:

@@ -1,4 +1,4 @@
-"""NBSVM-bi (seqtext/baselines.py) and `seqtext evaluate --baselines`, which fits it on a model's own
+"""NBSVM-bi (seqtext/classifier/baselines.py) and `seqtext evaluate --baselines`, which fits it on a model's own
 train split and scores it on the same texts as the model."""
 
 import json
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import seqtext
-from seqtext.baselines import fit_nbsvm
+from seqtext.classifier.baselines import fit_nbsvm
 from seqtext.cli import main
 
 from .conftest import read_jsonl

@@ -85,7 +85,7 @@ def test_the_hand_written_backward_passes_gradcheck():
 
 
 def test_a_classifier_can_run_on_the_reference_lstm():
-    from seqtext.models.classifier import ClassifierConfig, TextClassifier
+    from seqtext.classifier.model import ClassifierConfig, TextClassifier
 
     torch.manual_seed(3)
     fast = TextClassifier(ClassifierConfig(8, 6, cell="lstm", dropout=0.0, embedding_dropout=0.0), 20, 2).double().eval()

@@ -319,7 +319,7 @@ def test_predict_names_a_text_with_nothing_to_read(trained_run, capsys, text, me
 
 
 def test_generate_takes_a_tiny_temperature_as_greedy_and_names_what_float32_cannot_hold(lm_run, capsys):
-    from seqtext.generate import GREEDY_BELOW
+    from seqtext.language_model.generate import GREEDY_BELOW
 
     with pytest.raises(SystemExit):
         main(["generate", "--help"])

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import seqtext
-from seqtext.pipeline import prepare_corpus
+from seqtext.language_model.data import prepare_corpus
 from seqtext.recipe import load_recipe
 from seqtext.tokenizer import EOS_ID
 

@@ -2,8 +2,14 @@ import pytest
 import torch
 
 from seqtext import checkpoint
+from seqtext.classifier.evaluation import (
+    classification_report,
+    classify,
+    evaluate_checkpoint,
+    evaluate_classifier,
+    evaluation_set,
+)
 from seqtext.errors import DataError
-from seqtext.evaluation import classification_report, classify, evaluate_checkpoint, evaluate_classifier, evaluation_set
 from seqtext.readers import iter_rows
 
 

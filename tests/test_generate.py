@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from seqtext.errors import ConfigError, DataError
-from seqtext.generate import (
+from seqtext.language_model.generate import (
     GREEDY_BELOW,
     TABLE_LIMIT,
     TEMPERATURE_MAX,
@@ -15,7 +15,7 @@ from seqtext.generate import (
     generate,
     next_ids,
 )
-from seqtext.models.language_model import LanguageModelConfig, RecurrentLanguageModel
+from seqtext.language_model.model import LanguageModelConfig, RecurrentLanguageModel
 from seqtext.tokenizer import Tokenizer
 
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n"

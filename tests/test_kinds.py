@@ -14,7 +14,7 @@ from tests import toykind
 
 @pytest.fixture
 def bag_kind(monkeypatch):
-    monkeypatch.setattr(kinds, "KINDS", dict(kinds.KINDS))  # the registry as it was, after the test
+    monkeypatch.setattr(kinds, "KINDS", {kind.name: kind for kind in kinds.every()})  # the registry as it was, after the test
     monkeypatch.setattr(kinds, "_ALIASES", dict(kinds._ALIASES))
     return kinds.register(toykind.KIND)  # the one registry line
 

@@ -4,7 +4,7 @@ schedule, and gradual unfreezing (ULMFiT), besides the default AdamW groups."""
 import pytest
 import torch
 
-from seqtext.models.classifier import ClassifierConfig, TextClassifier
+from seqtext.classifier.model import ClassifierConfig, TextClassifier
 from seqtext.optim import learning_rate, make_optimizer, set_learning_rate, unfreeze_for_epoch
 from seqtext.recipe import TrainConfig, load_recipe
 from seqtext.training import train

@@ -1,7 +1,8 @@
 import pytest
 
+from seqtext.classifier.data import classification_summary, prepare_classification
 from seqtext.data import load_corpus
-from seqtext.pipeline import classification_summary, prepare_classification, prepare_corpus
+from seqtext.language_model.data import prepare_corpus
 from seqtext.recipe import load_recipe
 
 from .conftest import RECIPES, ROOT

@@ -28,7 +28,7 @@ def test_auto_resolves_to_a_concrete_precision_and_says_what_it_measured():
 
 
 def test_autocast_runs_the_encoder_in_bf16_and_keeps_softmax_and_losses_in_float32():
-    from seqtext.models.classifier import ClassifierConfig, TextClassifier
+    from seqtext.classifier.model import ClassifierConfig, TextClassifier
 
     torch.manual_seed(0)
     config = ClassifierConfig(embedding_size=8, hidden_size=8, attention_size=8)
@@ -47,7 +47,7 @@ def test_autocast_runs_the_encoder_in_bf16_and_keeps_softmax_and_losses_in_float
 
 
 def test_the_adaptive_softmax_scores_in_float32_under_bf16():
-    from seqtext.models.language_model import LanguageModelConfig, RecurrentLanguageModel
+    from seqtext.language_model.model import LanguageModelConfig, RecurrentLanguageModel
 
     torch.manual_seed(0)
     config = LanguageModelConfig(embedding_size=16, hidden_size=16, num_layers=1, output="adaptive", adaptive_cutoffs=[10])

@@ -6,7 +6,7 @@ import pytest
 
 import seqtext
 from seqtext import checkpoint
-from seqtext.predict import NO_TOKENS, html_page, predict, readable_problem, shaded
+from seqtext.classifier.predict import NO_TOKENS, html_page, predict, readable_problem, shaded
 
 
 def _predict(run, texts):

@@ -7,9 +7,9 @@ import yaml
 
 from seqtext.data import NAMED_DATASETS
 from seqtext.errors import ConfigError
-from seqtext.models.forecaster import ForecasterConfig
+from seqtext.forecaster.model import ForecasterConfig
+from seqtext.forecaster.series import SERIES
 from seqtext.recipe import default_recipe_path, load_recipe, parse_overrides
-from seqtext.series import SERIES
 
 from .conftest import RECIPES
 

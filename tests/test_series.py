@@ -9,9 +9,9 @@ from safetensors.torch import load_file
 
 from seqtext.cli import main
 from seqtext.errors import ConfigError, DataError
-from seqtext.models.forecaster import Forecaster, ForecasterConfig
+from seqtext.forecaster.model import Forecaster, ForecasterConfig
+from seqtext.forecaster.series import Series, baselines, errors, load_series, read_values, step_targets, windows
 from seqtext.recipe import load_recipe
-from seqtext.series import Series, baselines, errors, load_series, read_values, step_targets, windows
 from seqtext.training import train
 
 from .conftest import RECIPES

@@ -151,7 +151,7 @@ def test_with_separate_losses_the_encoder_trains_as_if_the_ngrams_were_not_there
 
 
 def test_adversarial_training_moves_each_text_the_way_that_raises_its_loss_most(sst2_slice):
-    from seqtext.tasks.classifier import ClassifierTask
+    from seqtext.classifier.task import ClassifierTask
 
     epsilon = 0.5
     recipe = _recipe(sst2_slice, "--train.adversarial", str(epsilon), "--model.embedding_dropout", "0", "--model.dropout", "0")

@@ -47,7 +47,7 @@ def test_each_direction_starts_from_its_language_model(language_models, sst2_sli
     encoders = pretrained_encoders(language_models)
     assert list(encoders) == ["forward", "backward"]
     recipe = _classifier_recipe(sst2_slice, language_models)
-    classifier = seqtext.kinds.KINDS["classifier"].module(recipe.model, encoders["forward"].tokenizer.vocab_size, 2)
+    classifier = seqtext.kinds.get("classifier").module(recipe.model, encoders["forward"].tokenizer.vocab_size, 2)
     load_encoders(classifier, encoders)
     forward, backward = encoders["forward"].model, encoders["backward"].model
     assert torch.equal(classifier.embedding.weight[1:], forward.embedding.weight[1:])
@@ -65,7 +65,7 @@ def test_each_direction_reads_text_as_its_language_model_did(language_models, ss
     encoders = pretrained_encoders(language_models)
     recipe = _classifier_recipe(sst2_slice, language_models)
     tokenizer = encoders["forward"].tokenizer
-    classifier = seqtext.kinds.KINDS["classifier"].module(recipe.model, tokenizer.vocab_size, 2).eval()
+    classifier = seqtext.kinds.get("classifier").module(recipe.model, tokenizer.vocab_size, 2).eval()
     load_encoders(classifier, encoders)
     texts = ["a gorgeous , witty , seductive movie .", "dull", "it 's a charming and often affecting journey ."]
     rows = [torch.tensor(tokenizer.encode(text)) for text in texts]

@@ -181,7 +181,7 @@ def test_a_language_models_embedding_can_start_from_vectors(shakespeare_slice, t
 )
 def test_model_ngrams_auto_keeps_the_bag_for_few_or_long_texts(texts, tokens, bag):
     from seqtext.batching import EncodedTexts
-    from seqtext.tasks.classifier import choose_ngrams
+    from seqtext.classifier.task import choose_ngrams
 
     train_set = EncodedTexts([[5] * tokens] * texts, [0] * texts)
     chosen, why = choose_ngrams(train_set)
@@ -189,7 +189,7 @@ def test_model_ngrams_auto_keeps_the_bag_for_few_or_long_texts(texts, tokens, ba
 
 
 def test_a_model_cannot_be_built_with_ngrams_auto():
-    from seqtext.models.classifier import ClassifierConfig, TextClassifier
+    from seqtext.classifier.model import ClassifierConfig, TextClassifier
 
     with pytest.raises(seqtext.SeqtextError, match="model.ngrams auto is chosen from the training data"):
         TextClassifier(ClassifierConfig(ngrams="auto"), vocab_size=10, num_classes=2)

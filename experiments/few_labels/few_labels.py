@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import seqtext  # noqa: E402
 from bench.common import write_section  # noqa: E402
-from seqtext.baselines import fit_nbsvm  # noqa: E402
-from seqtext.pipeline import load_labelled  # noqa: E402
+from seqtext.classifier.baselines import fit_nbsvm  # noqa: E402
+from seqtext.classifier.data import load_labelled  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import seqtext  # noqa: E402
 from bench.common import write_section  # noqa: E402
-from seqtext.models.language_model import LanguageModelConfig, RecurrentLanguageModel  # noqa: E402
+from seqtext.language_model.model import LanguageModelConfig, RecurrentLanguageModel  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = {

@@ -18,7 +18,7 @@ from ngram_rate import accuracy, scores  # noqa: E402
 
 import seqtext  # noqa: E402
 from bench.common import write_section  # noqa: E402
-from seqtext.pipeline import prepare_classification  # noqa: E402
+from seqtext.classifier.data import prepare_classification  # noqa: E402
 
 
 def main() -> None:

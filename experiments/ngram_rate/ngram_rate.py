@@ -26,9 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import seqtext  # noqa: E402
 from bench.common import write_section  # noqa: E402
 from seqtext.batching import collate  # noqa: E402
+from seqtext.classifier.data import prepare_classification  # noqa: E402
 from seqtext.nn import NgramBag  # noqa: E402
 from seqtext.optim import learning_rate  # noqa: E402
-from seqtext.pipeline import bucket_sampler, prepare_classification  # noqa: E402
+from seqtext.pipeline import bucket_sampler  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

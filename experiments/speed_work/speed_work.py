@@ -28,9 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.common import median, write_section  # noqa: E402
 from seqtext.batching import collate  # noqa: E402
-from seqtext.models.classifier import TextClassifier  # noqa: E402
+from seqtext.classifier.data import prepare_classification  # noqa: E402
+from seqtext.classifier.model import TextClassifier  # noqa: E402
 from seqtext.optim import make_optimizer  # noqa: E402
-from seqtext.pipeline import bucket_sampler, prepare_classification  # noqa: E402
+from seqtext.pipeline import bucket_sampler  # noqa: E402
 from seqtext.recipe import load_recipe  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

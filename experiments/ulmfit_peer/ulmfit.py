@@ -62,7 +62,7 @@ REPORT_SECONDS = 300
 
 def write_splits(folder: Path, seed: int) -> None:
     """seqtext's IMDB splits as jsonl, labels by name (run with seqtext's environment)."""
-    from seqtext.pipeline import load_labelled
+    from seqtext.classifier.data import load_labelled
     from seqtext.recipe import load_recipe
 
     data = load_labelled(load_recipe(ROOT / "recipes" / "imdb.yaml", {"seed": seed}))

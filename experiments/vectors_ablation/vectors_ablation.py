@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import seqtext  # noqa: E402
 from bench.common import write_section  # noqa: E402
-from seqtext.pipeline import load_labelled  # noqa: E402
+from seqtext.classifier.data import load_labelled  # noqa: E402
 from seqtext.tokenizer import UNK_ID  # noqa: E402
 
 VARIANTS = {

@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from seqtext.batching import EncodedTexts, collate
+from seqtext.classifier.model import ClassifierConfig, TextClassifier
 from seqtext.data import load_splits
 from seqtext.errors import ConfigError
-from seqtext.models.classifier import ClassifierConfig, TextClassifier
 from seqtext.nn import POOLINGS
 from seqtext.tokenizer import Tokenizer
 

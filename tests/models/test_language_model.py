@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from seqtext.errors import ConfigError
-from seqtext.models.language_model import IGNORE_INDEX, LanguageModelConfig, RecurrentLanguageModel
+from seqtext.language_model.model import IGNORE_INDEX, LanguageModelConfig, RecurrentLanguageModel
 from seqtext.nn import embedding_dropout, locked_dropout
 
 

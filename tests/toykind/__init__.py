@@ -15,8 +15,9 @@ from torch import nn
 
 from seqtext import api, kinds
 from seqtext.batching import collate
+from seqtext.classifier.data import prepare_classification
 from seqtext.distributed import Shard
-from seqtext.pipeline import bucket_sampler, prepare_classification
+from seqtext.pipeline import bucket_sampler
 
 
 @dataclass
@@ -110,5 +111,5 @@ def print_report(result: dict, data: str) -> None:
 
 
 KIND = kinds.Kind("bag", BagConfig, MeanBag, task=f"{__name__}:BagTask", api=f"{__name__}:Bag",
-                  report=f"{__name__}:print_report", summary="seqtext.pipeline:classification_summary",
-                  texts="seqtext.pipeline:labelled_texts", token_batches=True)  # fmt: skip
+                  report=f"{__name__}:print_report", summary="seqtext.classifier.data:classification_summary",
+                  texts="seqtext.classifier.data:labelled_texts", token_batches=True)  # fmt: skip

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from seqtext.errors import ConfigError, DataError
-from seqtext.models.language_model import RecurrentLanguageModel, State
+from seqtext.language_model.model import RecurrentLanguageModel, State
 from seqtext.precision import at_least_fp32, autocast
 from seqtext.tokenizer import SPECIAL_TOKENS, UNK_ID, Tokenizer
 

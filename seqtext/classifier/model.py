@@ -39,7 +39,7 @@ class ClassifierConfig:
     encoder_from: str | None = None
     # a linear model over words (1) or words and hashed word pairs (2) whose class scores are added to the
     # encoder's: the bag of n-grams that linear baselines win with, trained with the rest (0: none). auto: 2
-    # or 0, chosen from the training split's size and text length once it is read (seqtext/tasks/classifier.py)
+    # or 0, chosen from the training split's size and text length once it is read (seqtext/classifier/task.py)
     ngrams: int | str = 0
     ngram_buckets: int = 2**21  # the hashed pairs' table (with ngrams: 2)
     # joint: one loss on the summed scores; separate: each half learns alone (the encoder's scores, then the

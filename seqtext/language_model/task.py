@@ -18,10 +18,10 @@ from seqtext.checkpoint import Checkpoint
 from seqtext.data import data_root
 from seqtext.distributed import Shard
 from seqtext.errors import ConfigError
-from seqtext.evaluation import evaluate_language_model
-from seqtext.models.language_model import RecurrentLanguageModel, detach_state
+from seqtext.language_model.data import prepare_corpus
+from seqtext.language_model.evaluation import evaluate_language_model
+from seqtext.language_model.model import RecurrentLanguageModel, detach_state
 from seqtext.nn import IGNORE_INDEX
-from seqtext.pipeline import prepare_corpus
 from seqtext.recipe import Recipe
 from seqtext.vectors import WordVectors, matching_rows, read_vectors
 

@@ -10,12 +10,13 @@ import torch.nn.functional as F
 
 from seqtext.batching import collate
 from seqtext.checkpoint import Checkpoint
+from seqtext.classifier.data import prepare_classification
+from seqtext.classifier.evaluation import evaluate_classifier
+from seqtext.classifier.model import TextClassifier
 from seqtext.data import data_root
 from seqtext.distributed import Shard
 from seqtext.errors import ConfigError, DataError
-from seqtext.evaluation import evaluate_classifier
-from seqtext.models.classifier import TextClassifier
-from seqtext.pipeline import bucket_sampler, prepare_classification
+from seqtext.pipeline import bucket_sampler
 from seqtext.recipe import Recipe
 from seqtext.tokenizer import PAD_ID, Tokenizer
 from seqtext.transfer import check_sizes, load_encoders, pretrained_encoders

@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from seqtext.checkpoint import Checkpoint
 from seqtext.distributed import Shard
 from seqtext.errors import ConfigError, DataError
-from seqtext.models.forecaster import Forecaster
+from seqtext.forecaster.model import Forecaster
+from seqtext.forecaster.series import SPLITS, evaluate_forecaster, load_series, step_targets, windows
 from seqtext.recipe import Recipe
-from seqtext.series import SPLITS, evaluate_forecaster, load_series, step_targets, windows
 
 
 class ForecasterTask:

@@ -14,7 +14,7 @@ import torch
 from rich.text import Text
 
 from seqtext.batching import MAX_TOKENS, SHAPE_MULTIPLE, BucketBatchSampler, collate
-from seqtext.models.classifier import TextClassifier
+from seqtext.classifier.model import TextClassifier
 from seqtext.tokenizer import Tokenizer
 
 NO_TOKENS = "has no tokens for this model's tokenizer"
