@@ -16,6 +16,7 @@ Python, so both use the same torch. Exit status 0 when everything is equal, 1 wh
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -30,6 +32,18 @@ from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_FIELDS = ("elapsed_s", "tokens_per_s")  # wall time: never equal between two runs
+
+
+@contextlib.contextmanager
+def checked_out(commit: str) -> Iterator[Path]:
+    """``commit`` checked out with ``git worktree`` in a temporary folder, removed afterwards."""
+    with tempfile.TemporaryDirectory() as scratch:
+        tree = Path(scratch) / "tree"
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), commit], check=True, cwd=ROOT)
+        try:
+            yield tree
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], check=True, cwd=ROOT)
 
 
 def train(tree: Path, recipe: str, out: Path, steps: int, extra: list[str] = ()) -> float:
@@ -117,15 +131,11 @@ def main() -> int:
     if not all(pair.count("=") == 1 and pair[0] != "=" for pair in args.renamed):
         parser.error(f"--renamed takes OLD=NEW prefixes, not {' '.join(args.renamed)}")
     renames = [tuple(pair.split("=")) for pair in args.renamed]
-    with tempfile.TemporaryDirectory() as scratch:
+    with checked_out(args.against) as theirs, tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        subprocess.run(["git", "worktree", "add", "--detach", str(scratch / "tree"), args.against], check=True, cwd=ROOT)
-        try:
-            sides = ((scratch / "tree", "theirs"), (ROOT, "ours"))
-            seconds = [train(tree, args.recipe, scratch / side, args.steps, extra) for tree, side in sides]
-            found = differences(scratch / "ours", scratch / "theirs", args.rtol, renames)
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(scratch / "tree")], check=True, cwd=ROOT)
+        sides = ((theirs, "theirs"), (ROOT, "ours"))
+        seconds = [train(tree, args.recipe, scratch / side, args.steps, extra) for tree, side in sides]
+        found = differences(scratch / "ours", scratch / "theirs", args.rtol, renames)
     within = ("" if args.rtol == 0 else f", within rtol {args.rtol:g}") + "".join(f", {o} as {n}" for o, n in renames)
     print("\n".join(found) if found else f"same metrics and weights after {args.steps} steps as {args.against}{within}")
     print(

@@ -15,10 +15,11 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from same_training import checked_out  # tools/ is this script's folder, first on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 LOAD = (
@@ -77,21 +78,16 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     run = str(Path(args.run).resolve())
-    with tempfile.TemporaryDirectory() as scratch:
-        tree = Path(scratch) / "tree"
-        subprocess.run(["git", "worktree", "add", "--detach", str(tree), args.against], check=True, cwd=ROOT)
-        try:
-            rows = []
-            for name, where in ((args.against, tree), ("this tree", ROOT)):
-                load(where, run), serve(where, run)  # a first run of each writes the bytecode caches
-                loads = [load(where, run) for _ in range(args.repeats)]
-                serves = [serve(where, run) for _ in range(args.repeats)]
-                load_s, load_rss = statistics.median(s for s, _, _ in loads), statistics.median(r for _, r, _ in loads)
-                serve_s, serve_rss = statistics.median(s for s, _ in serves), statistics.median(r for _, r in serves)
-                heavy = loads[0][2]
-                rows.append(f"| {name} | {load_s:.2f} s | {load_rss:.0f} MiB | {heavy} | {serve_s:.2f} s | {serve_rss:.0f} MiB |")
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], check=True, cwd=ROOT)
+    rows = []
+    with checked_out(args.against) as tree:
+        for name, where in ((args.against, tree), ("this tree", ROOT)):
+            load(where, run), serve(where, run)  # a first run of each writes the bytecode caches
+            loads = [load(where, run) for _ in range(args.repeats)]
+            serves = [serve(where, run) for _ in range(args.repeats)]
+            load_s, load_rss = statistics.median(s for s, _, _ in loads), statistics.median(r for _, r, _ in loads)
+            serve_s, serve_rss = statistics.median(s for s, _ in serves), statistics.median(r for _, r in serves)
+            heavy = loads[0][2]
+            rows.append(f"| {name} | {load_s:.2f} s | {load_rss:.0f} MiB | {heavy} | {serve_s:.2f} s | {serve_rss:.0f} MiB |")
     print(f"median of {args.repeats} fresh processes each\n")
     print("| tree | load + predict | peak RSS | heavy modules imported | serve until /health | serve peak RSS |")
     print("|---|---:|---:|---|---:|---:|")
