@@ -52,6 +52,7 @@ class TrainState:
     best: dict = field(default_factory=dict)  # the best validation's figures
     latest: dict = field(default_factory=dict)  # the latest validation's figures
     fitted_steps: int | None = None  # the steps a time budget (train.max_minutes) allows, once measured
+    refits: int = 0  # fitted again from the pace since the last fit, a third and two thirds of the way
 
     @classmethod
     def from_saved(cls, saved: dict, where: Path) -> TrainState:
@@ -67,6 +68,7 @@ class TrainState:
 
 
 FIT_FROM, FIT_UNTIL = 5, 25  # steps timed to fit a run to train.max_minutes (the first few are slower)
+REFIT_AT = (1 / 3, 2 / 3)  # of the fitted steps: fit again from the pace since the last fit, validations included
 
 
 @dataclass
@@ -180,7 +182,8 @@ class Run:
             saved_state = checkpoint.load_trainer_state(out_dir / "last", self.optimizer)
             self.carried = {k: v.to(self.device) for k, v in saved_state.pop("tensors").items()}
             self.state = TrainState.from_saved(saved_state, out_dir / "last")
-        self.total_steps = min(self.config.max_steps or math.inf, self._epochs(log) * self.task.steps_per_epoch())
+        self._epoch_steps = self._epochs(log) * self.task.steps_per_epoch()
+        self.total_steps = min(self.config.max_steps or math.inf, self._epoch_steps)
         if self.state.fitted_steps is not None:
             self.total_steps = min(self.total_steps, self.state.fitted_steps)
         self.started = time.perf_counter() - self.state.seconds
@@ -269,18 +272,33 @@ class Run:
     def _fit_to_budget(self) -> None:
         """With ``train.max_minutes``: time steps FIT_FROM to FIT_UNTIL, then fit the run (and so the
         learning-rate schedule, which decays to 0 at the last step) to the minutes left, keeping a tenth
-        for validation and checkpoints. Every process fits alike (the first one's measure)."""
-        if self.config.max_minutes is None or self.state.fitted_steps is not None:
+        for validation and checkpoints. A third and two thirds of the way, fit it again from the pace since
+        the last fit, validations and checkpoints included: steps get faster as a run goes on, and one fit
+        from the first steps left a sixth of a 30-minute budget unused. Every process fits alike (the first
+        one's measure, at the same steps)."""
+        if self.config.max_minutes is None or self.state.refits == len(REFIT_AT):
             return
-        if self.state.step == FIT_FROM:
-            self.fit_clock = time.perf_counter()
-        elif self.state.step == FIT_UNTIL and hasattr(self, "fit_clock"):
-            per_step = (time.perf_counter() - self.fit_clock) / (FIT_UNTIL - FIT_FROM)
-            left = self.config.max_minutes * 60 - (time.perf_counter() - self.started)
-            fitted = self.state.step + max(0, int(0.9 * left / per_step))
-            self.state.fitted_steps = self.shard.from_main(fitted)
-            self.total_steps = min(self.total_steps, self.state.fitted_steps)
-            self.log(f"seqtext: {per_step:.3f} s a step: {self.total_steps:,} steps fit train.max_minutes")
+        step, now = self.state.step, time.perf_counter()
+        left = self.config.max_minutes * 60 - (now - self.started)
+        if self.state.fitted_steps is None:
+            if step == FIT_FROM:
+                self.fit_clock = now
+            elif step == FIT_UNTIL and hasattr(self, "fit_clock"):
+                per_step = (now - self.fit_clock) / (FIT_UNTIL - FIT_FROM)
+                self._fit(step, now, int(0.9 * left / per_step), f"{per_step:.3f} s a step")
+        elif step == getattr(self, "refit_at", None):
+            last_step, last_clock = self.last_fit
+            per_step = (now - last_clock) / (step - last_step)
+            self.state.refits += 1
+            self._fit(step, now, int(0.97 * left / per_step), f"{per_step:.3f} s a step since step {last_step}")
+
+    def _fit(self, step: int, now: float, more: int, pace: str) -> None:
+        self.state.fitted_steps = self.shard.from_main(step + max(0, more))
+        self.total_steps = min(self.config.max_steps or math.inf, self._epoch_steps, self.state.fitted_steps)
+        self.log(f"seqtext: {pace}: {self.total_steps:,} steps fit train.max_minutes")
+        if self.state.refits < len(REFIT_AT):
+            at = FIT_UNTIL + int(REFIT_AT[self.state.refits] * (self.state.fitted_steps - FIT_UNTIL))
+            self.last_fit, self.refit_at = (step, now), max(step + 1, at)
 
     def out_of_time(self) -> bool:
         """Past ``train.max_minutes`` of training (across resumes): the run validates, saves and stops."""

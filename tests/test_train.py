@@ -110,6 +110,12 @@ def test_a_time_budget_fits_the_steps_and_the_schedule_to_it(sst2_slice, tmp_pat
     result = train(recipe, tmp_path / "run", progress=False, log=notes.append)
     fitted = json.loads((tmp_path / "run" / "last" / "trainer.json").read_text())["fitted_steps"]
     assert re.fullmatch(r"seqtext: [\d.]+ s a step: [\d,]+ steps fit train.max_minutes", notes[0])
+    # a third and two thirds of the way it fits again, from the pace since the last fit (validations included)
+    first = re.fullmatch(r"seqtext: [\d.]+ s a step since step 25: ([\d,]+) steps fit train.max_minutes", notes[1])
+    second = re.fullmatch(r"seqtext: [\d.]+ s a step since step (\d+): ([\d,]+) steps fit train.max_minutes", notes[2])
+    assert first and second and int(second[2].replace(",", "")) == fitted
+    assert 25 < int(second[1]) < fitted  # from the first refit's step
+    assert json.loads((tmp_path / "run" / "last" / "trainer.json").read_text())["refits"] == 2
     assert 25 < fitted < 1000 * 10 and result["steps"] <= fitted  # 10 batches an epoch: far fewer than 1,000 epochs
     logged = [e for e in read_jsonl(tmp_path / "run" / "metrics.jsonl") if e["split"] == "train"]
     assert logged[-1]["elapsed_s"] < minutes * 60 + 5
