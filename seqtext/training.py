@@ -187,6 +187,8 @@ class Run:
         if self.state.fitted_steps is not None:
             self.total_steps = min(self.total_steps, self.state.fitted_steps)
         self.started = time.perf_counter() - self.state.seconds
+        # train.max_minutes: the steps at which _fit_to_budget reads the clock, and its last reading (step, time)
+        self.fit_steps, self.last_fit = {FIT_FROM, FIT_UNTIL}, None
         self.history = _history_until(out_dir / "metrics.jsonl", self.state.step)  # forget what came after the checkpoint
         if self.shard.main:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -276,17 +278,17 @@ class Run:
         the last fit, validations and checkpoints included: steps get faster as a run goes on, and one fit
         from the first steps left a sixth of a 30-minute budget unused. Every process fits alike (the first
         one's measure, at the same steps)."""
-        if self.config.max_minutes is None or self.state.refits == len(REFIT_AT):
-            return
-        step, now = self.state.step, time.perf_counter()
+        step = self.state.step
+        if self.config.max_minutes is None or self.state.refits == len(REFIT_AT) or step not in self.fit_steps:
+            return  # the clock is read only at the steps that time or fit
+        now = time.perf_counter()
         left = self.config.max_minutes * 60 - (now - self.started)
-        if self.state.fitted_steps is None:
-            if step == FIT_FROM:
-                self.fit_clock = now
-            elif step == FIT_UNTIL and hasattr(self, "fit_clock"):
-                per_step = (now - self.fit_clock) / (FIT_UNTIL - FIT_FROM)
-                self._fit(step, now, int(0.9 * left / per_step), f"{per_step:.3f} s a step")
-        elif step == getattr(self, "refit_at", None):
+        if self.state.fitted_steps is None and step == FIT_FROM:
+            self.last_fit = (step, now)
+        elif self.state.fitted_steps is None and self.last_fit:
+            per_step = (now - self.last_fit[1]) / (FIT_UNTIL - FIT_FROM)
+            self._fit(step, now, int(0.9 * left / per_step), f"{per_step:.3f} s a step")
+        elif self.state.fitted_steps is not None and self.last_fit:
             last_step, last_clock = self.last_fit
             per_step = (now - last_clock) / (step - last_step)
             self.state.refits += 1
@@ -298,7 +300,7 @@ class Run:
         self.log(f"seqtext: {pace}: {self.total_steps:,} steps fit train.max_minutes")
         if self.state.refits < len(REFIT_AT):
             at = FIT_UNTIL + int(REFIT_AT[self.state.refits] * (self.state.fitted_steps - FIT_UNTIL))
-            self.last_fit, self.refit_at = (step, now), max(step + 1, at)
+            self.last_fit, self.fit_steps = (step, now), {max(step + 1, at)}
 
     def out_of_time(self) -> bool:
         """Past ``train.max_minutes`` of training (across resumes): the run validates, saves and stops."""
